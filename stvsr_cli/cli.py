@@ -1,0 +1,191 @@
+"""The ``stvsr`` command line: a thin Typer layer over the library.
+
+Each command validates its options, calls one library function, and turns ``StvsrError``
+into a red one-line message with exit code 1 (130 when interrupted). Heavy imports (torch,
+av) happen inside the commands so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import StvsrError
+
+app = typer.Typer(
+    name="stvsr",
+    help="Space-time video super-resolution: 2× width and height, 2× frame rate, in one pass.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class Mode(str, Enum):
+    spacetime = "spacetime"
+    space = "space"
+    time = "time"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stvsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+) -> None:
+    """Space-time video super-resolution."""
+
+
+@app.command()
+def upscale(
+    input: Annotated[Path, typer.Argument(help="Input video (anything FFmpeg reads).", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)],
+    model: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors); default: the bundled model.")] = None,
+    device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    precision: Annotated[Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")] = Precision.auto,
+    batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
+    mode: Annotated[Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")] = Mode.spacetime,
+    codec: Annotated[str, typer.Option(help="Video encoder (libx264, libx265, ffv1, ...).")] = "libx264",
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
+    preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
+    pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")] = None,
+    lossless: Annotated[
+        bool, typer.Option(help="Write RGB FFV1 (use a .mkv output): pixels are exactly the model's output.")
+    ] = False,
+    tile: Annotated[
+        int, typer.Option(min=0, help="Process LR frames in tiles of this size (0: automatic on large frames).")
+    ] = 0,
+    scene_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Scene-cut sensitivity; no blending across a cut. 0 turns it off.")
+    ] = 0.25,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Upscale a video 2× in space and 2× in time (N frames in, 2N−1 frames out)."""
+    from .pipeline import UpscaleOptions, upscale_video
+    from .video import EncodeSettings
+
+    if lossless:
+        encode = EncodeSettings.lossless_rgb()
+    else:
+        encode = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    options = UpscaleOptions(
+        model=model,
+        device=device.value,
+        precision=precision.value,
+        batch=batch,
+        mode=mode.value,
+        encode=encode,
+        tile=tile,
+        scene_threshold=scene_threshold,
+        overwrite=overwrite,
+    )
+    from .progress import ProgressReporter
+
+    reporter = ProgressReporter(enabled=not quiet)
+    try:
+        summary = upscale_video(input, output, options, progress=reporter)
+    except StvsrError as e:
+        reporter.close()
+        _fail(str(e), 130 if type(e).__name__ == "Interrupted" else 1)
+    reporter.close()
+    for warning in summary.warnings:
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+    if not quiet:
+        typer.echo(summary.describe())
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Option(help="Training data: Vimeo-90K folder, folder of videos or of frame folders, or a video file (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path("runs/stvsr"),
+    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = 1000,
+    stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = "all",
+    layout: Annotated[Optional[str], typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")] = None,
+    stills: Annotated[Optional[list[Path]], typer.Option(help="Folders of photos for synthetic pans (repeatable).")] = None,
+    val: Annotated[Optional[list[Path]], typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = 24,
+    lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = 5e-5,
+    pretrain_lr: Annotated[float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")] = 5e-4,
+    crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
+    degradation: Annotated[str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")] = "bicubic_aa",
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
+    init: Annotated[Optional[Path], typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
+    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
+    from .train import TrainConfig
+    from .train import train as run_training
+
+    if degradation not in ("bicubic_aa", "bicubic"):
+        _fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
+    config = TrainConfig(
+        data=[str(d) for d in data], out=str(out), steps=steps, stage=stage, layout=layout,
+        stills=[str(s) for s in stills or []], val=[str(v) for v in val or []], batch=batch, lr=lr,
+        pretrain_lr=pretrain_lr, crop=crop, degradation=degradation, seed=seed,
+        init=str(init) if init else None, val_every=val_every, save_every=save_every,
+    )
+    from .progress import TrainProgress
+
+    bar = TrainProgress(total=steps, enabled=not quiet)
+    try:
+        final = run_training(config, progress=bar.update, resume=resume)
+    except StvsrError as e:
+        bar.close()
+        _fail(str(e))
+    bar.close()
+    if not quiet:
+        typer.echo(f"model written to {final}")
+
+
+@app.command()
+def bench(
+    dataset: Annotated[str, typer.Option(help="vimeo90k, ucf101, middlebury, fisr or videos.")],
+    data: Annotated[Path, typer.Option(help="The dataset's folder, in its native layout.")],
+) -> None:
+    """Measure PSNR/SSIM and speed against baselines re-run in the same pass."""
+    _fail("stvsr bench is not available yet")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,222 @@
+"""Training data: real frame triplets from several layouts, degraded to LR on the fly.
+
+Layouts (``detect_layout``): ``vimeo_triplet`` (``sequences/XXXXX/YYYY/im1-3.png`` with
+``tri_trainlist.txt``/``tri_testlist.txt``), ``vimeo_septuplet`` (``im1-7.png`` with
+``sep_trainlist.txt``/``sep_testlist.txt``), ``videos`` (a folder of video files),
+``frame_folders`` (a folder of folders of images, each one sequence), ``stills`` (photos
+moved synthetically: exact ground truth for motion).
+
+A sample is an HR triplet ``[3 frames, 3, H, W]`` uint8 (frames t-1, t, t+1); ``degrade``
+makes the LR frames. Sample ``i`` depends only on ``(seed, i)``, which keeps resumed runs
+identical to uninterrupted ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import StvsrError
+
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+LAYOUTS = ("vimeo_triplet", "vimeo_septuplet", "videos", "frame_folders", "stills")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode one image file to uint8 RGB ``[H, W, 3]`` (through PyAV's image decoders)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return frame.to_ndarray(format="rgb24")
+    except (av.error.FFmpegError, StopIteration, OSError) as e:
+        raise StvsrError(f"cannot read image {path}: {e}") from None
+
+
+def read_list(path: Path) -> list[str]:
+    """Read a Vimeo list file: one ``XXXXX/YYYY`` per line; CRLF, blanks and spaces tolerated."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def detect_layout(root: Path) -> str:
+    if not root.is_dir():
+        raise StvsrError(f"training data folder not found: {root}")
+    if (root / "tri_trainlist.txt").exists() or (root / "tri_testlist.txt").exists():
+        return "vimeo_triplet"
+    if (root / "sep_trainlist.txt").exists() or (root / "sep_testlist.txt").exists():
+        return "vimeo_septuplet"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    if any(p.suffix.lower() in VIDEO_EXTENSIONS for p in files):
+        return "videos"
+    subdirs = [d for d in root.iterdir() if d.is_dir()]
+    if any(_images_in(d) for d in [root, *subdirs]):
+        return "frame_folders" if any(len(_images_in(d)) >= 3 for d in [root, *subdirs]) else "stills"
+    raise StvsrError(f"no training data found in {root} (no Vimeo-90K lists, videos or image folders)")
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class Sequence:
+    """A list of frames, decoded lazily (paths) or held in memory (decoded video)."""
+
+    def __init__(self, name: str, paths: list[Path] | None = None, frames: np.ndarray | None = None):
+        self.name = name
+        self.paths = paths
+        self.frames = frames  # [T, H, W, 3] uint8
+
+    def __len__(self) -> int:
+        return len(self.paths) if self.paths is not None else len(self.frames)
+
+    def frame(self, i: int) -> np.ndarray:
+        return read_image(self.paths[i]) if self.paths is not None else self.frames[i]
+
+
+def _vimeo_sequences(root: Path, list_name: str, frames_per_seq: int) -> list[Sequence]:
+    seq_root = root / "sequences" if (root / "sequences").is_dir() else root
+    out = []
+    for entry in read_list(root / list_name):
+        folder = seq_root / entry
+        paths = [folder / f"im{k}.png" for k in range(1, frames_per_seq + 1)]
+        if all(p.exists() for p in paths):
+            out.append(Sequence(entry, paths=paths))
+    return out
+
+
+def _video_sequences(root: Path, max_frames: int) -> list[Sequence]:
+    from .video import decode_all_frames
+
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    return [Sequence(str(p.relative_to(root)), frames=decode_all_frames(p, max_frames)) for p in files]
+
+
+def load_sequences(root: Path, layout: str | None = None, split: str = "train", max_frames: int = 400) -> list[Sequence]:
+    """All sequences of ``root`` for ``split`` (``train`` or ``test``; only Vimeo layouts have a
+    test list; other layouts return everything for ``train`` and nothing for ``test``)."""
+    root = Path(root)
+    layout = layout or detect_layout(root)
+    if layout not in LAYOUTS:
+        raise StvsrError(f"unknown data layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout in ("vimeo_triplet", "vimeo_septuplet"):
+        prefix, n = ("tri", 3) if layout == "vimeo_triplet" else ("sep", 7)
+        list_file = root / f"{prefix}_{split}list.txt"
+        return _vimeo_sequences(root, list_file.name, n) if list_file.exists() else []
+    if split != "train":
+        return []
+    if layout == "videos":
+        return _video_sequences(root, max_frames)
+    if layout == "stills":
+        return [Sequence(p.stem, paths=[p]) for d in [root, *sorted(x for x in root.iterdir() if x.is_dir())] for p in _images_in(d)]
+    folders = [root, *sorted(d for d in root.rglob("*") if d.is_dir())]
+    return [Sequence(str(d.relative_to(root)) or ".", paths=_images_in(d)) for d in folders if len(_images_in(d)) >= 3]
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    crop: int = 128  # HR crop side, even
+    strides: tuple[int, ...] = (1, 2, 3)  # frame strides (more motion from larger ones)
+    max_still_shift: int = 12  # HR pixels per frame for synthetic pans of stills
+
+
+class TripletSampler:
+    """Deterministic random triplets from sequences (real motion) and stills (synthetic pans)."""
+
+    def __init__(self, sequences: list[Sequence], stills: list[Sequence] | None = None,
+                 config: SampleConfig = SampleConfig(), seed: int = 0, still_fraction: float = 0.15):
+        self.sequences = [s for s in sequences if len(s) >= 3]
+        self.stills = stills or []
+        if not self.sequences and not self.stills:
+            raise StvsrError("no usable training sequences (each needs at least 3 frames)")
+        self.config = config
+        self.seed = seed
+        self.still_fraction = still_fraction if self.stills else 0.0
+        weights = np.array([math.sqrt(len(s)) for s in self.sequences], dtype=np.float64)
+        self.weights = weights / weights.sum() if len(weights) else weights
+        self._still_cache: dict[int, np.ndarray] = {}
+
+    def sample(self, index: int) -> torch.Tensor:
+        """HR triplet ``[3, 3, crop, crop]`` uint8 for sample ``index``."""
+        rng = np.random.default_rng([self.seed, index])
+        if self.sequences and rng.random() >= self.still_fraction:
+            frames = self._from_sequence(rng)
+        else:
+            frames = self._from_still(rng)
+        if rng.random() < 0.5:
+            frames = frames[:, :, ::-1]  # horizontal flip
+        if rng.random() < 0.5:
+            frames = frames[:, ::-1]  # vertical flip
+        if rng.random() < 0.5:
+            frames = frames[::-1]  # temporal reversal
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+
+    def _from_sequence(self, rng: np.random.Generator) -> np.ndarray:
+        for _ in range(8):  # a triplet across a shot cut teaches nothing: draw another
+            seq = self.sequences[rng.choice(len(self.sequences), p=self.weights)]
+            strides = [s for s in self.config.strides if 2 * s < len(seq)] or [1]
+            stride = strides[rng.integers(len(strides))]
+            start = int(rng.integers(0, len(seq) - 2 * stride))
+            frames = self._crop(np.stack([seq.frame(start + k * stride) for k in range(3)]), rng)
+            if not looks_like_cut(frames[0], frames[2]):
+                break
+        return frames
+
+    def _crop(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        c = self.config.crop
+        _, h, w, _ = frames.shape
+        if h < c or w < c:  # small frames: pad by reflection up to the crop size
+            frames = np.pad(frames, ((0, 0), (0, max(c - h, 0)), (0, max(c - w, 0)), (0, 0)), mode="reflect")
+            _, h, w, _ = frames.shape
+        y = int(rng.integers(0, h - c + 1))
+        x = int(rng.integers(0, w - c + 1))
+        return frames[:, y : y + c, x : x + c]
+
+    def _from_still(self, rng: np.random.Generator) -> np.ndarray:
+        k = int(rng.integers(len(self.stills)))
+        if k not in self._still_cache:
+            self._still_cache[k] = self.stills[k].frame(0)
+        img = self._still_cache[k]
+        c, m = self.config.crop, self.config.max_still_shift
+        # integer HR shifts: exact ground truth, and odd shifts are half-pixel moves at LR
+        dx, dy = (int(v) for v in rng.integers(-m, m + 1, size=2))
+        h, w = img.shape[:2]
+        need_h, need_w = c + 2 * abs(dy), c + 2 * abs(dx)
+        if h < need_h or w < need_w:
+            img = np.pad(img, ((0, max(need_h - h, 0)), (0, max(need_w - w, 0)), (0, 0)), mode="reflect")
+            h, w = img.shape[:2]
+        y0 = int(rng.integers(0, h - need_h + 1)) + (2 * abs(dy) if dy < 0 else 0)
+        x0 = int(rng.integers(0, w - need_w + 1)) + (2 * abs(dx) if dx < 0 else 0)
+        return np.stack([img[y0 + t * dy : y0 + t * dy + c, x0 + t * dx : x0 + t * dx + c] for t in range(3)])
+
+    def batch(self, indices: list[int]) -> torch.Tensor:
+        """``[B, 3 frames, 3, crop, crop]`` uint8."""
+        return torch.stack([self.sample(i) for i in indices])
+
+
+def looks_like_cut(a: np.ndarray, b: np.ndarray, threshold: float = 0.25) -> bool:
+    """True when two uint8 RGB frames differ like two shots, not like motion: their coarse
+    (1/8 size) pictures differ by more than ``threshold`` on average (0..1 scale)."""
+    h, w = (a.shape[0] // 8) * 8, (a.shape[1] // 8) * 8
+    if h == 0 or w == 0:
+        return False
+    ca = a[:h, :w].reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+    cb = b[:h, :w].reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+    return float(np.abs(ca - cb).mean()) / 255.0 > threshold
+
+
+def degrade(hr: torch.Tensor, antialias: bool = True) -> torch.Tensor:
+    """LR frames per the evaluation protocol: bicubic ×0.5 (antialiased by default), rounded
+    to 8 bits. ``hr`` float ``[..., 3, H, W]`` in [0, 1] (H, W even) -> ``[..., 3, H/2, W/2]``."""
+    shape = hr.shape
+    x = hr.reshape(-1, *shape[-3:])
+    lr = F.interpolate(x, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=antialias)
+    lr = (lr.clamp(0, 1) * 255).round() / 255
+    return lr.reshape(*shape[:-2], shape[-2] // 2, shape[-1] // 2)

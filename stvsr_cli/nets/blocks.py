@@ -1,0 +1,89 @@
+"""Small building blocks shared by the networks.
+
+Tensor contract for every network in ``stvsr_cli.nets``:
+
+* images are ``float32`` (or half) tensors ``[N, 3, H, W]``, RGB, nominal range ``[0, 1]``
+  (networks never clamp; the pipeline clamps once, when it converts to uint8);
+* optical flow is ``[N, 2, H, W]`` in pixels of the tensor it belongs to, channel 0 = dx
+  (towards +W), channel 1 = dy (towards +H); ``flow_warp(img, flow)`` samples ``img`` at
+  ``(x + dx, y + dy)`` (backward warping).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+def zero_init(module: nn.Conv2d) -> nn.Conv2d:
+    """Zero a layer so that a residual branch starts as the identity (output exactly 0)."""
+    nn.init.zeros_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+class ResBlock(nn.Module):
+    """conv-ReLU-conv with an identity skip; keeps shape ``[N, C, H, W]``."""
+
+    def __init__(self, channels: int, res_scale: float = 1.0):
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res_scale * self.conv2(F.relu(self.conv1(x), inplace=True))
+
+
+def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
+    """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a flow field to ``size = (H, W)`` and rescale its vectors to the new pixel units."""
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
+        return flow
+    out = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+    scale = torch.tensor([size[1] / w, size[0] / h], dtype=flow.dtype, device=flow.device)
+    return out * scale.view(1, 2, 1, 1)
+
+
+_GRID_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _base_grid(n: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    key = (h, w, dtype, device)
+    grid = _GRID_CACHE.get(key)
+    if grid is None:
+        ys = torch.linspace(-1.0, 1.0, h, dtype=dtype, device=device)
+        xs = torch.linspace(-1.0, 1.0, w, dtype=dtype, device=device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        grid = torch.stack((gx, gy), dim=-1).unsqueeze(0)  # [1, H, W, 2]
+        if len(_GRID_CACHE) > 32:
+            _GRID_CACHE.clear()
+        _GRID_CACHE[key] = grid
+    return grid.expand(n, h, w, 2)
+
+
+def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp ``img [N, C, H, W]`` by ``flow [N, 2, H, W]`` (pixels, see module doc).
+
+    Bilinear sampling with border padding, so pixels that flow leaves the frame repeat the
+    edge instead of turning black (``align_corners=True`` keeps pixel ``x`` at grid ``x``).
+    """
+    n, _, h, w = img.shape
+    # pixels -> normalised [-1, 1] offsets; a shift of one pixel is 2 / (size - 1)
+    scale = torch.tensor(
+        [2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=flow.dtype, device=flow.device
+    )
+    offset = (flow * scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)  # [N, H, W, 2]
+    grid = _base_grid(n, h, w, flow.dtype, flow.device) + offset
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)

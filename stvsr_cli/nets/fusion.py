@@ -1,0 +1,80 @@
+"""Fusion network F: a U-Net that predicts blending masks for the two streams' frames.
+
+``F(h_st, h_ts) -> masks [N, 2, H, W]`` in ``[0, 1]``: channel 0 weighs the S->T frame,
+channel 1 the T->S frame. Two independent masks by default (paper eq. 9); with
+``masks=1`` one mask ``m`` is predicted and the pair is ``(m, 1 - m)``.
+
+For speed the first level is a lossless space-to-depth (``pixel_unshuffle(2)``) instead of a
+full-resolution conv pair, and the masks come back at full resolution through pixel shuffle;
+the U-Net then has ``len(channels) - 1`` more down/up levels (5 levels with the default).
+Input sizes must be multiples of ``size_multiple``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import conv3x3, zero_init
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """masks: 2 (independent) or 1 (complementary); channels: width per level, finest first
+    (``levels = len(channels) - 1`` down/up steps)."""
+
+    masks: int = 2
+    channels: tuple[int, ...] = (24, 32, 48, 64, 96)
+
+
+def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        conv3x3(in_channels, out_channels),
+        nn.LeakyReLU(0.1, inplace=True),
+        conv3x3(out_channels, out_channels),
+        nn.LeakyReLU(0.1, inplace=True),
+    )
+
+
+class FusionUNet(nn.Module):
+    def __init__(self, config: FusionConfig = FusionConfig()):
+        super().__init__()
+        if config.masks not in (1, 2):
+            raise ValueError(f"FusionConfig.masks must be 1 or 2, got {config.masks}")
+        self.config = config
+        ch = config.channels
+        self.levels = len(ch) - 1
+        self.size_multiple = 2 ** (self.levels + 1)
+        # input: both streams' frames and their absolute difference (where they disagree),
+        # space-to-depth: [N, 9 * 4, H/2, W/2]
+        self.enc = nn.ModuleList([_double_conv(36, ch[0])])
+        self.enc.extend(
+            nn.Sequential(conv3x3(ch[i - 1], ch[i], stride=2), nn.LeakyReLU(0.1, inplace=True),
+                          conv3x3(ch[i], ch[i]), nn.LeakyReLU(0.1, inplace=True))
+            for i in range(1, len(ch))
+        )
+        self.dec = nn.ModuleList(
+            _double_conv(ch[i + 1] + ch[i], ch[i]) for i in reversed(range(self.levels))
+        )
+        # zero-initialised: every mask starts at sigmoid(0) = 0.5, i.e. the average of the streams
+        self.out = zero_init(conv3x3(ch[0], config.masks * 4))
+
+    def forward(self, h_st: torch.Tensor, h_ts: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((h_st, h_ts, (h_st - h_ts).abs()), dim=1)  # [N, 9, H, W]
+        x = F.pixel_unshuffle(x, 2)  # [N, 36, H/2, W/2]
+        skips = []
+        for enc in self.enc:
+            x = enc(x)
+            skips.append(x)
+        x = skips.pop()
+        for dec in self.dec:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = dec(torch.cat((x, skip), dim=1))
+        m = torch.sigmoid(F.pixel_shuffle(self.out(x), 2))  # [N, masks, H, W]
+        if self.config.masks == 1:
+            m = torch.cat((m, 1.0 - m), dim=1)
+        return m  # [N, 2, H, W]

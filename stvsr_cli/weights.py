@@ -1,0 +1,157 @@
+"""Weights files: safetensors with the architecture and its config in the metadata.
+
+A file describes itself, so ``load_model(path)`` rebuilds the exact network from the file
+alone and loads it strictly (every tensor present, no extra ones, same shapes). Metadata
+keys: ``format = "stvsr"``, ``format_version``, ``architecture = "dual_stream"``,
+``config`` (JSON of ``DualStreamConfig``) and free-form ``info`` (JSON: data, steps, ...).
+Only safetensors are read: a pickle checkpoint could run code, so it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import WeightsError
+from .nets import DualStream, DualStreamConfig
+
+FORMAT = "stvsr"
+FORMAT_VERSION = "1"
+ARCHITECTURE = "dual_stream"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "stvsr_default.safetensors"
+# installed wheels carry the weights inside the package
+_PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "stvsr_default.safetensors"
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_TENSOR_ELEMENTS = 256 * 1024 * 1024
+
+
+def default_weights_path() -> Path:
+    for path in (DEFAULT_WEIGHTS, _PACKAGED_WEIGHTS):
+        if path.is_file():
+            return path
+    raise WeightsError(f"the bundled weights are missing (looked for {DEFAULT_WEIGHTS})")
+
+
+def save_model(model: DualStream, path: str | os.PathLike, info: dict[str, Any] | None = None) -> None:
+    """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": ARCHITECTURE,
+        "config": model.config.to_json(),
+        "info": json.dumps(info or {}, sort_keys=True),
+    }
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse and validate the safetensors header (before any tensor is allocated)."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.is_dir():
+        raise WeightsError(f"weights path is a folder, not a file: {path}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise WeightsError(f"not a safetensors weights file (too short): {path}")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > MAX_HEADER_BYTES:
+                raise WeightsError(_not_safetensors(path, head))
+            raw = f.read(n)
+            if len(raw) != n:
+                raise WeightsError(f"weights file is truncated: {path}")
+            size = path.stat().st_size
+    except OSError as e:
+        raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WeightsError(_not_safetensors(path, head)) from None
+    if not isinstance(header, dict):
+        raise WeightsError(_not_safetensors(path, head))
+    data_bytes = size - 8 - n
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape = [int(d) for d in entry["shape"]]
+            start, end = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise WeightsError(f"weights file has a malformed tensor entry {name!r}: {path}") from None
+        if any(d < 0 for d in shape) or _numel(shape) > MAX_TENSOR_ELEMENTS or not 0 <= start <= end <= data_bytes:
+            raise WeightsError(f"weights file has an invalid tensor {name!r} (shape {shape}): {path}")
+    return header
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _not_safetensors(path: Path, head: bytes) -> str:
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return f"refusing to load {path}: it is a pickle/PyTorch checkpoint; only .safetensors weights are loaded"
+    return f"not a safetensors weights file: {path}"
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    meta = read_header(path).get("__metadata__") or {}
+    if meta.get("format") != FORMAT or meta.get("architecture") != ARCHITECTURE:
+        raise WeightsError(f"{path} is a safetensors file but not stvsr weights (no stvsr metadata)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{path} has weights format version {meta.get('format_version')!r}; this stvsr reads {FORMAT_VERSION!r}")
+    return meta
+
+
+def load_model(path: str | os.PathLike | None = None) -> DualStream:
+    """Build the model described by a weights file and load its tensors strictly.
+
+    ``path=None`` loads the bundled default. Returns a CPU model in eval mode.
+    Raises ``WeightsError`` with a one-line reason for anything that is not our weights.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path) if path is not None else default_weights_path()
+    meta = read_metadata(path)
+    try:
+        config = DualStreamConfig.from_dict(json.loads(meta["config"]))
+        model = DualStream(config)
+    except (KeyError, ValueError, TypeError) as e:
+        raise WeightsError(f"{path} describes a model this stvsr cannot build: {e}") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"cannot read tensors from {path}: {e}") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{path} does not match its architecture: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise WeightsError(
+                f"{path}: tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(tensors, strict=True)
+    model.info = json.loads(meta.get("info") or "{}")
+    return model.eval()

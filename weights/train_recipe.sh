@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# How weights/stvsr_default.safetensors was trained: the train split of shared/data only
+# (never its val split), one stage after another with `stvsr train`.
+# Usage: bash weights/train_recipe.sh SHARED_DATA_DIR RUN_DIR [STEP_SCALE]
+set -euo pipefail
+data=$(realpath "${1:-../shared/data}")
+run=${2:-runs/default}
+scale=${3:-1}
+split="$run/split"
+mkdir -p "$split/clips" "$split/frames" "$split/stills" "$split/val_clips" "$split/val_frames"
+# train split (shared/data/README.md): three clips, REDS frames, UCF101 triplets 1..14, train_extra
+for f in bikes cockatoo bigbuckbunny; do ln -sfn "$data/clips/$f.mp4" "$split/clips/$f.mp4"; done
+for f in "$data"/train_extra/clips/*; do ln -sfn "$f" "$split/clips/$(basename "$f")"; done
+ln -sfn "$data/frames/reds_lr_demo_000" "$split/frames/reds"
+for i in $(seq 1 14); do ln -sfn "$data/frames/ucf101_triplets_adacof/$i" "$split/frames/ucf_$i"; done
+for d in "$data"/train_extra/frames/*/; do ln -sfn "${d%/}" "$split/frames/$(basename "$d")"; done
+for f in "$data"/train_extra/stills/*; do ln -sfn "$f" "$split/stills/$(basename "$f")"; done
+# val split, for the validation numbers printed during training only
+for f in carphone_pristine realshort; do ln -sfn "$data/clips/$f.mp4" "$split/val_clips/$f.mp4"; done
+for i in $(seq 15 21); do ln -sfn "$data/frames/ucf101_triplets_adacof/$i" "$split/val_frames/ucf_$i"; done
+
+common=(--data "$split/clips" --data "$split/frames" --stills "$split/stills"
+        --val "$split/val_clips" --val "$split/val_frames" --batch 8 --seed 0)
+steps() { python -c "print(max(1, round($1 * $scale)))"; }
+# stage OUT [options]: runs one stage unless it already finished; resumes a stopped one
+stage() {
+  local out=$1; shift
+  [ -f "$out/model.safetensors" ] && return 0
+  local resume=(); [ -f "$out/last_state.safetensors" ] && resume=(--resume)
+  stvsr train "${common[@]}" --out "$out" "${resume[@]}" "$@"
+}
+stage "$run/ms" --stage ms --steps "$(steps 2000)" --crop 128 --pretrain-lr 5e-4
+stage "$run/mt" --stage mt --steps "$(steps 3000)" --crop 256 --pretrain-lr 5e-4 --init "$run/ms/model.safetensors"
+stage "$run/fusion" --stage fusion --steps "$(steps 600)" --crop 128 --lr 2e-4 --init "$run/mt/model.safetensors"
+stage "$run/joint" --stage joint --steps "$(steps 2400)" --crop 128 --lr 1e-4 --init "$run/fusion/model.safetensors"
+cp "$run/joint/model.safetensors" "$run/final.safetensors"
