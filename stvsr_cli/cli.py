@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -63,7 +63,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = None,
 ) -> None:
     """Space-time video super-resolution."""
@@ -73,7 +73,7 @@ def _root(
 def upscale(
     input: Annotated[Path, typer.Argument(help="Input video (anything FFmpeg reads).", show_default=False)],
     output: Annotated[Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)],
-    model: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors); default: the bundled model.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Weights (.safetensors); default: the bundled model.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")] = Precision.auto,
     batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
@@ -81,7 +81,7 @@ def upscale(
     codec: Annotated[str, typer.Option(help="Video encoder (libx264, libx265, ffv1, ...).")] = "libx264",
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
-    pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")] = None,
+    pix_fmt: Annotated[str | None, typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")] = None,
     lossless: Annotated[
         bool, typer.Option(help="Write RGB FFV1 (use a .mkv output): pixels are exactly the model's output.")
     ] = False,
@@ -90,7 +90,8 @@ def upscale(
     ] = 0,
     scene_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Scene-cut sensitivity; no blending across a cut. 0 turns it off.")
-    ] = 0.25,
+    ] = 0.3,
+    frames: Annotated[int, typer.Option(min=0, help="Only the first N input frames (a quick preview); 0: all.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
@@ -112,6 +113,7 @@ def upscale(
         tile=tile,
         scene_threshold=scene_threshold,
         overwrite=overwrite,
+        max_frames=frames,
     )
     from .progress import ProgressReporter
 
@@ -134,16 +136,16 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path("runs/stvsr"),
     steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = 1000,
     stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = "all",
-    layout: Annotated[Optional[str], typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")] = None,
-    stills: Annotated[Optional[list[Path]], typer.Option(help="Folders of photos for synthetic pans (repeatable).")] = None,
-    val: Annotated[Optional[list[Path]], typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")] = None,
+    layout: Annotated[str | None, typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")] = None,
+    stills: Annotated[list[Path] | None, typer.Option(help="Folders of photos for synthetic pans (repeatable).")] = None,
+    val: Annotated[list[Path] | None, typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = 24,
     lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = 5e-5,
     pretrain_lr: Annotated[float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")] = 5e-4,
     crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
     degradation: Annotated[str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")] = "bicubic_aa",
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
-    init: Annotated[Optional[Path], typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
@@ -178,9 +180,97 @@ def train(
 def bench(
     dataset: Annotated[str, typer.Option(help="vimeo90k, ucf101, middlebury, fisr or videos.")],
     data: Annotated[Path, typer.Option(help="The dataset's folder, in its native layout.")],
+    methods: Annotated[
+        str, typer.Option(help="Comma list of bicubic_blend, mci_lanczos, model_st, model_ts, model_fused, "
+                               "model_refined, or all.")
+    ] = "all",
+    model: Annotated[
+        Path | None, typer.Option(help="Weights (.safetensors) for the model rows; default: the bundled model.")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where the model runs (baselines run on the CPU).")] = Device.auto,
+    precision: Annotated[
+        Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")
+    ] = Precision.auto,
+    degradation: Annotated[
+        str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
+    ] = "bicubic_aa",
+    metric: Annotated[str, typer.Option(help="rgb, or y to add BT.601 luma PSNR.")] = "rgb",
+    limit: Annotated[int, typer.Option(min=0, help="Score only the first N sequences (0: all).")] = 0,
+    max_frames: Annotated[int, typer.Option(min=0, help="videos: use the first N frames of each clip (0: all).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write per-sequence and summary rows as CSV.")
+    ] = None,
+    save_examples: Annotated[
+        Path | None, typer.Option(help="Write side-by-side crops and per-frame PSNR plots (PNG) into this folder.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure PSNR/SSIM and speed against baselines re-run in the same pass."""
-    _fail("stvsr bench is not available yet")
+    from .bench import BenchConfig, parse_methods, run_bench, write_csv, write_json
+    from .progress import ProgressReporter
+
+    for out in (json_out, csv_out):
+        if out is not None and (out.is_dir() or not out.parent.is_dir()):
+            _fail(f"cannot write {out}: {'it is a folder' if out.is_dir() else 'its folder does not exist'}")
+    reporter = ProgressReporter(enabled=not quiet)
+    try:
+        config = BenchConfig(
+            dataset=dataset, data=data, methods=parse_methods(methods), model=model, device=device.value,
+            precision=precision.value, degradation=degradation, metric=metric, limit=limit, max_frames=max_frames,
+            save_examples=save_examples,
+        )
+        result = run_bench(config, progress=reporter)
+    except StvsrError as e:
+        reporter.close()
+        _fail(str(e))
+    reporter.close()
+    try:
+        if json_out is not None:
+            write_json(result, json_out)
+        if csv_out is not None:
+            write_csv(result, csv_out)
+    except OSError as e:
+        _fail(f"cannot write results: {e.strerror or e}")
+    _print_bench(result)
+
+
+def _print_bench(result) -> None:
+    """The protocol, any warnings, and the summary as a Rich table (stdout)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or redirected: room for the whole table
+        console = Console(highlight=False, width=160)
+    p = result.protocol
+    console.print(f"[bold]Protocol[/]: {p['text']}")
+    devices = sorted({s["device"] for s in result.summary})
+    console.print(f"[bold]Device[/]: {'; '.join(devices)} (baselines run on the CPU)")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    luma = p.get("metric") == "y"
+    table = Table(title=f"stvsr bench: {p['dataset']} ({p['sequences']} sequences, {p['data']})")
+    headers = ["method", "key PSNR", "mid PSNR", "key SSIM", "mid SSIM"]
+    headers += ["key PSNR-Y", "mid PSNR-Y"] if luma else []
+    headers += ["frames/s", "ms/frame", "peak MiB"]
+    for h in headers:
+        table.add_column(h, justify="left" if h == "method" else "right")
+
+    def fmt(value, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    for s in result.summary:
+        row = [s["method"], fmt(s["key_psnr"], 2), fmt(s["mid_psnr"], 2), fmt(s["key_ssim"], 4), fmt(s["mid_ssim"], 4)]
+        if luma:
+            row += [fmt(s.get("key_psnr_y"), 2), fmt(s.get("mid_psnr_y"), 2)]
+        row += [fmt(s["fps"], 2), fmt(s["ms_per_frame"], 1), fmt(s["peak_mem_mb"], 0)]
+        table.add_row(*row)
+    console.print(table)
+    if "model" in p:
+        console.print(f"model: {p['model']} ({p.get('precision')})")
+    console.print(f"PSNR in dB (capped at {p['psnr_cap_db']:g}); frames/s counts output frames; peak MiB is the "
+                  "memory growth during a method's run")
 
 
 def main() -> None:

@@ -211,18 +211,22 @@ class EncodeSettings:
 
     @classmethod
     def lossless_rgb(cls) -> EncodeSettings:
-        return cls(codec="ffv1", crf=None, preset=None, pix_fmt="gbrp", lossless=True)
+        return cls(codec="ffv1", crf=None, preset=None, pix_fmt="bgr0", lossless=True)
 
 
 class VideoWriter:
     """Writes RGB frames as the output video and remuxes the input's audio/subtitle packets.
 
-    ``source`` is the opened input container's streams we copy from. Used as a context
-    manager; ``close()`` flushes the encoder and writes the trailer.
+    ``copy_from``: the input's streams to copy (their packets arrive through ``copy_packet``);
+    ``video_source``: the input video stream, whose tags (language, title) the output keeps.
+    ``rate``: nominal output frame rate (default twice the input's). Frame pts are in
+    ``time_base`` (half the input's). ``close()`` flushes the encoder and writes the trailer;
+    ``abort()`` closes without caring about the result (the caller deletes the file).
     """
 
     def __init__(self, path: Path, info: VideoInfo, width: int, height: int, settings: EncodeSettings,
-                 copy_from=None, warnings: list[str] | None = None):
+                 copy_from=None, warnings: list[str] | None = None, rate: Fraction | None = None,
+                 video_source=None):
         import av
 
         self.path = path
@@ -234,7 +238,7 @@ class VideoWriter:
             raise OutputError(f"cannot create output {path}: {_ffmpeg_reason(e)}") from None
         self.time_base = Fraction(info.time_base) / 2
         try:
-            stream = self.container.add_stream(settings.codec, rate=info.rate * 2)
+            stream = self.container.add_stream(settings.codec, rate=rate or info.rate * 2)
         except (av.error.FFmpegError, ValueError) as e:
             self.container.close()
             raise OutputError(f"unknown or unavailable video codec {settings.codec!r} ({_ffmpeg_reason(e)})") from None
@@ -263,18 +267,33 @@ class VideoWriter:
                 cc.color_trc = info.color_trc
             cc.color_range = self.color_range
         self.video = stream
+        self._durations: dict[int, int] = {}
+        self._pending: list | None = []
         self.copied = {}
         for src in copy_from or []:
             try:
                 out = self.container.add_stream_from_template(src)
-                self.copied[src.index] = out
             except (av.error.FFmpegError, ValueError) as e:
                 self.warnings.append(f"dropped {src.type} stream #{src.index}: the output container cannot hold it ({_ffmpeg_reason(e)})")
+                continue
+            _copy_stream_tags(src, out)
+            self.copied[src.index] = out
+        if video_source is not None:
+            _copy_stream_tags(video_source, stream)
+            self.container.metadata.update(
+                {k: v for k, v in video_source.container.metadata.items() if k not in _CONTAINER_KEYS_NOT_COPIED}
+            )
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        """Encode one uint8 RGB frame at ``pts`` (in ``self.time_base``)."""
+    def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
+        """Encode one uint8 RGB frame at ``pts``, lasting ``duration`` (both in ``self.time_base``).
+
+        Encoders drop frame durations, so they are put back on the packets by pts: that is
+        what lets the last frame last as long as the input's last frame did.
+        """
         import av
 
+        if duration is not None:
+            self._durations[pts] = duration
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         if self.rgb_output:
             frame = frame.reformat(format=self.video.pix_fmt)
@@ -285,14 +304,30 @@ class VideoWriter:
             frame = frame.reformat(**kwargs)
         frame.pts = pts
         frame.time_base = self.time_base
-        self._mux(self.video.encode(frame))
+        self._mux_video(self.video.encode(frame))
+
+    def _mux_video(self, packets) -> None:
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, None) if packet.pts is not None else None
+            if duration is not None:
+                packet.duration = duration
+            self._mux(packet)
+            if self._pending is not None:
+                # copied packets wait for the first video packet: some muxers (Matroska with
+                # FFV1) need the opened video encoder's header data before anything is written
+                pending, self._pending = self._pending, None
+                for p in pending:
+                    self._mux(p)
 
     def copy_packet(self, packet) -> None:
         out = self.copied.get(packet.stream.index)
         if out is None:
             return
         packet.stream = out
-        self._mux(packet)
+        if self._pending is not None:  # header not written yet: see _mux_video
+            self._pending.append(packet)
+        else:
+            self._mux(packet)
 
     def _mux(self, packets) -> None:
         import av
@@ -306,7 +341,9 @@ class VideoWriter:
 
     def close(self) -> None:
         try:
-            self._mux(self.video.encode(None))
+            self._mux_video(self.video.encode(None))
+            for p in self._pending or []:
+                self._mux(p)
         finally:
             self.container.close()
 
@@ -315,6 +352,20 @@ class VideoWriter:
             self.container.close()
         except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
             pass
+
+
+# tags that describe the old file's encoding rather than its content
+_CONTAINER_KEYS_NOT_COPIED = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+_STREAM_KEYS_NOT_COPIED = {"encoder", "handler_name", "vendor_id", "duration", "DURATION"}
+
+
+def _copy_stream_tags(src, dst) -> None:
+    """Language, title and the other descriptive tags, plus disposition (default, forced...)."""
+    dst.metadata.update({k: v for k, v in src.metadata.items() if k not in _STREAM_KEYS_NOT_COPIED})
+    try:
+        dst.disposition = src.disposition
+    except (AttributeError, TypeError, ValueError):
+        pass
 
 
 def _default_pix_fmt(stream) -> str:

@@ -52,6 +52,7 @@ def save_model(model: DualStream, path: str | os.PathLike, info: dict[str, Any] 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,353 @@
+"""The upscaling pipeline: frames in, 2N-1 frames out, streaming (memory independent of length).
+
+``Upscaler`` is the library API over frames; ``upscale_video`` is the whole job on files
+(probe, model, decode, upscale, encode, stream copy, atomic output) that the CLI calls.
+
+Frames are uint8 RGB numpy arrays ``[H, W, 3]``. For input frames ``f_0 .. f_(N-1)`` the output
+is ``key_0, mid_0, key_1, mid_1, ..., key_(N-1)``: ``key_i`` is ``f_i`` upscaled, ``mid_i`` the
+frame halfway between ``f_i`` and ``f_(i+1)``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import Interrupted, OutputError, StvsrError
+from .nets import DualStream
+from .scene import is_cut
+from .video import EncodeSettings, VideoWriter, demux, probe
+
+MODES = ("spacetime", "space", "time")
+LOSSLESS_CONTAINERS = {".mkv", ".nut", ".avi", ".mov"}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; asking for an absent device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise StvsrError("--device cuda was asked for, but no CUDA device is available (try --device cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise StvsrError("--device mps was asked for, but MPS is not available on this machine")
+    if name not in ("cpu", "cuda", "mps"):
+        raise StvsrError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` is fp16 on CUDA and fp32 elsewhere; half precision is refused on the CPU."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise StvsrError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or bf16")
+    if precision != "fp32" and device.type == "cpu":
+        raise StvsrError(f"--precision {precision} needs a GPU; on the CPU use fp32")
+    return dtypes[precision]
+
+
+class Upscaler:
+    """Runs a ``DualStream`` over a stream of frames.
+
+    Each input frame is spatially upscaled once and reused by the two pairs it belongs to;
+    ``batch`` pairs go through the model together. Frames are padded (replicate) to the
+    model's size multiple and cropped back.
+    """
+
+    def __init__(self, model: DualStream, device: str | torch.device = "cpu", precision: str = "fp32",
+                 batch: int = 1, mode: str = "spacetime", scene_threshold: float = 0.3):
+        if mode not in MODES:
+            raise StvsrError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
+        if batch < 1:
+            raise StvsrError("batch must be at least 1")
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.dtype = resolve_dtype(precision, self.device)
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.model = model.eval().to(self.device, self.dtype).to(memory_format=self.memory_format)
+        self.batch = batch
+        self.mode = mode
+        self.scene_threshold = scene_threshold
+        self.multiple = int(getattr(model, "size_multiple", 1))
+        self.scene_cuts = 0
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return (width, height) if self.mode == "time" else (2 * width, 2 * height)
+
+    def _to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)  # [B, 3, h, w]
+        x = x.to(self.dtype) / 255.0
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return x.contiguous(memory_format=self.memory_format)
+
+    @staticmethod
+    def _to_frames(x: torch.Tensor, height: int, width: int) -> list[np.ndarray]:
+        # not in place: x may be a frame the next pair still needs
+        x = (x[..., :height, :width].float().clamp(0, 1) * 255).round().to(torch.uint8)
+        return list(x.permute(0, 2, 3, 1).cpu().numpy())
+
+    @torch.inference_mode()
+    def _process(self, frames: list[np.ndarray], prev: dict | None) -> tuple[list[tuple[str, np.ndarray]], dict]:
+        """Upscale a chunk of consecutive frames; returns (outputs in order, state for the next)."""
+        h, w = frames[0].shape[:2]
+        out_w, out_h = self.output_size(w, h)
+        lr = self._to_tensor(frames)
+        if self.mode == "time":
+            hr = lr
+        else:
+            hr = self.model.upscale(lr)
+        keys = self._to_frames(hr, out_h, out_w)
+        lr_all, hr_all, raw = lr, hr, frames
+        if prev is not None:
+            lr_all = torch.cat((prev["lr"], lr))
+            hr_all = torch.cat((prev["hr"], hr))
+            raw = [prev["raw"], *frames]
+        mids: list[np.ndarray] = []
+        n_pairs = len(raw) - 1
+        if self.mode != "space" and n_pairs > 0:
+            l0, l1 = lr_all[:-1], lr_all[1:]
+            if self.mode == "time":
+                t = self.model.temporal
+                mid = t.synthesize(l0, l1, t.estimate(l0, l1))
+            else:
+                mid = self.model.interpolate(l0, l1, hr_all[:-1], hr_all[1:])
+            mids = self._to_frames(mid, out_h, out_w)
+            prev_keys = [prev["key"]] + keys if prev is not None else keys
+            for i in range(n_pairs):
+                if is_cut(raw[i], raw[i + 1], self.scene_threshold):
+                    mids[i] = prev_keys[i]  # no blending across a cut: the earlier side
+                    self.scene_cuts += 1
+        outputs: list[tuple[str, np.ndarray]] = []
+        for i, key in enumerate(keys):
+            if prev is not None or i > 0:
+                if self.mode != "space":
+                    outputs.append(("mid", mids[i if prev is not None else i - 1]))
+            outputs.append(("key", key))
+        state = {"lr": lr[-1:], "hr": hr[-1:], "raw": frames[-1], "key": keys[-1]}
+        return outputs, state
+
+    def process(self, frames: Iterable[tuple[np.ndarray, Any]]) -> Iterator[tuple[np.ndarray, str, Any]]:
+        """Yield ``(frame, kind, tag)``: ``kind`` is ``"key"`` (``tag`` is the input frame's tag)
+        or ``"mid"`` (``tag`` is the pair of tags of its neighbours). Order is display order."""
+        chunk: list[np.ndarray] = []
+        tags: list[Any] = []
+        prev = None
+        prev_tag = None
+
+        def flush():
+            nonlocal prev, prev_tag
+            outputs, prev_state = self._process(chunk, prev)
+            all_tags = ([prev_tag] if prev is not None else []) + tags
+            key_i = 0 if prev is None else 1
+            for kind, frame in outputs:
+                if kind == "key":
+                    yield frame, "key", all_tags[key_i]
+                    key_i += 1
+                else:
+                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i])
+            prev, prev_tag = prev_state, tags[-1]
+            chunk.clear()
+            tags.clear()
+
+        shape = None
+        for frame, tag in frames:
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise StvsrError(f"frame size changed mid-stream from {shape[1]}x{shape[0]} to {frame.shape[1]}x{frame.shape[0]}")
+            chunk.append(np.ascontiguousarray(frame))
+            tags.append(tag)
+            if len(chunk) >= self.batch:
+                yield from flush()
+        if chunk:
+            yield from flush()
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Frames in, frames out (2N-1 of them in the default mode)."""
+        for frame, _, _ in self.process((f, i) for i, f in enumerate(frames)):
+            yield frame
+
+
+@dataclass
+class UpscaleOptions:
+    model: str | os.PathLike | None = None  # None: the bundled weights
+    device: str = "auto"
+    precision: str = "auto"
+    batch: int = 1
+    mode: str = "spacetime"
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    tile: int = 0
+    scene_threshold: float = 0.3
+    overwrite: bool = False
+    max_frames: int = 0  # > 0: only the first N input frames (a quick preview); audio is cut there too
+
+
+@dataclass
+class Summary:
+    input_frames: int
+    output_frames: int
+    seconds: float
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    device: str
+    scene_cuts: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        fps = self.output_frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.input_frames} frames {self.input_size[0]}x{self.input_size[1]} -> "
+            f"{self.output_frames} frames {self.output_size[0]}x{self.output_size[1]} "
+            f"in {self.seconds:.1f} s ({fps:.2f} frames/s on {self.device}"
+            + (f", {self.scene_cuts} scene cut(s)" if self.scene_cuts else "") + ")"
+        )
+
+
+def check_output_path(src: Path, dst: Path, overwrite: bool, encode: EncodeSettings) -> None:
+    """Refuse what would lose data or cannot work, before any heavy work starts."""
+    import av
+
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise OutputError(f"output is the same file as the input: {dst}")
+    if dst.is_dir():
+        raise OutputError(f"output is a folder: {dst}")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"output exists: {dst} (use --overwrite to replace it)")
+    if not dst.parent.exists():
+        raise OutputError(f"output folder does not exist: {dst.parent}")
+    if not os.access(dst.parent, os.W_OK):
+        raise OutputError(f"output folder is not writable: {dst.parent}")
+    if not dst.suffix:
+        raise OutputError(f"output has no file extension to choose a container from: {dst}")
+    if encode.lossless and dst.suffix.lower() not in LOSSLESS_CONTAINERS:
+        raise OutputError(f"--lossless writes RGB FFV1, which {dst.suffix} cannot hold: use a .mkv output")
+    try:
+        av.format.ContainerFormat(dst.suffix.lstrip(".").lower(), "w")
+        return
+    except (ValueError, av.error.FFmpegError):
+        pass
+    probe_path = dst.with_name(f".{dst.name}.stvsr-check-{os.getpid()}{dst.suffix}")
+    try:
+        av.open(str(probe_path), mode="w").close()
+    except (ValueError, av.error.FFmpegError):
+        raise OutputError(f"no video container is known for the extension {dst.suffix!r}: {dst}") from None
+    finally:
+        probe_path.unlink(missing_ok=True)
+
+
+class _StopSignals:
+    """Turns SIGINT/SIGTERM into ``Interrupted`` while a job runs (main thread only)."""
+
+    def __enter__(self):
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum, _frame):
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}; no output was written")
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, options: UpscaleOptions | None = None,
+                  progress=None) -> Summary:
+    """Upscale the video file ``src`` into ``dst`` (see the module doc for the frame layout).
+
+    The output appears only when complete: it is written to a hidden temporary file beside
+    ``dst`` and renamed at the end; on any error or interruption the temporary file is removed
+    and ``dst`` is untouched. Raises ``StvsrError`` subclasses with one-line messages.
+    """
+    from .weights import load_model
+
+    options = options or UpscaleOptions()
+    src, dst = Path(src), Path(dst)
+    if options.mode not in MODES:
+        raise StvsrError(f"unknown mode {options.mode!r}; choose {', '.join(MODES)}")
+    check_output_path(src, dst, options.overwrite, options.encode)
+    info = probe(src)
+    device = resolve_device(options.device)
+    resolve_dtype(options.precision, device)
+    model = load_model(options.model)
+    upscaler = Upscaler(model, device, options.precision, options.batch, options.mode, options.scene_threshold)
+    out_w, out_h = upscaler.output_size(info.width, info.height)
+    warnings: list[str] = []
+    tmp = dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")
+    start = time.perf_counter()
+    n_in = n_out = 0
+    writer = None
+    with _StopSignals():
+        try:
+            import av
+
+            with av.open(str(src)) as source:
+                copy_streams = [s for s in source.streams if s.type in ("audio", "subtitle")]
+                rate = info.rate if options.mode == "space" else 2 * info.rate
+                writer = VideoWriter(tmp, info, out_w, out_h, options.encode, copy_streams, warnings, rate,
+                                     video_source=source.streams.video[0])
+            events = demux(src, copy_other_streams=True, max_frames=options.max_frames, warnings=warnings)
+            n_expected = min(info.frames, options.max_frames) if options.max_frames else info.frames
+            if progress is not None:
+                progress.start(n_expected and (n_expected if options.mode == "space" else 2 * n_expected - 1))
+
+            def frames():
+                nonlocal n_in
+                for kind, item in events:
+                    if kind == "packet":
+                        writer.copy_packet(item)
+                    else:
+                        n_in += 1
+                        yield item
+
+            # each frame is written when the next one arrives, so that it knows its duration
+            held = None
+            last_key_pts = None
+            for frame, kind, tag in upscaler.process(frames()):
+                pts = 2 * tag if kind == "key" else tag[0] + tag[1]
+                if held is not None:
+                    writer.write(held[0], held[1], pts - held[1])
+                if kind == "key":
+                    if last_key_pts is not None:
+                        input_step = tag - last_key_pts
+                    last_key_pts = tag
+                held = (frame, pts)
+                n_out += 1
+                if progress is not None:
+                    progress.advance(1)
+            if held is None:
+                raise StvsrError(f"no video frame could be decoded from {src}")
+            # the last frame lasts as long as the input's last frame (output ends with the input)
+            step = input_step if n_in > 1 else round(1 / (info.rate * info.time_base))
+            writer.write(held[0], held[1], 2 * step)
+            writer.close()
+            writer = None
+            os.replace(tmp, dst)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            tmp.unlink(missing_ok=True)
+            raise
+    return Summary(n_in, n_out, time.perf_counter() - start, (info.width, info.height), (out_w, out_h),
+                   str(device), upscaler.scene_cuts, warnings)

@@ -1,0 +1,114 @@
+"""Networks: shapes for every registry combination, untrained identities, warping, masks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stvsr_cli.nets import SPATIAL, TEMPORAL, DualStream, DualStreamConfig, FusionConfig, RefineConfig
+from stvsr_cli.nets.blocks import flow_warp, resize_flow
+
+from .conftest import randomize, tiny_config
+
+TINY_SPATIAL = {"bicubic": {}, "residual_sr": {"channels": 8, "blocks": 1}}
+TINY_TEMPORAL = {"blend": {}, "flow": {"channels": [8, 8, 8]}}
+
+
+def tiny(spatial: str, temporal: str, masks: int = 2) -> DualStream:
+    torch.manual_seed(0)
+    config = DualStreamConfig(
+        spatial=spatial, spatial_config=TINY_SPATIAL[spatial], temporal=temporal,
+        temporal_config=TINY_TEMPORAL[temporal], fusion=FusionConfig(masks=masks, channels=(8, 8, 8, 8, 8)),
+        refine=RefineConfig(channels=8, blocks=1),
+    )
+    return DualStream(config)
+
+
+def test_registry_holds_learned_and_classical_networks():
+    assert {"bicubic", "residual_sr"} <= set(SPATIAL)
+    assert {"blend", "flow"} <= set(TEMPORAL)
+
+
+@pytest.mark.parametrize("spatial", sorted(TINY_SPATIAL))
+@pytest.mark.parametrize("temporal", sorted(TINY_TEMPORAL))
+def test_every_combination_has_the_documented_shapes(spatial, temporal):
+    model = randomize(tiny(spatial, temporal))
+    m = model.size_multiple
+    l0, l1 = torch.rand(2, 3, m * 2, m * 3), torch.rand(2, 3, m * 2, m * 3)
+    out = model(l0, l1)
+    hr = (2, 3, m * 4, m * 6)
+    for key in ("h0", "h1", "h_st", "h_ts", "h_fused", "h_refined"):
+        assert out[key].shape == hr, key
+    assert out["l_mid"].shape == l0.shape
+    assert out["masks"].shape == (2, 2, m * 4, m * 6)
+    assert torch.isfinite(out["h_refined"]).all()
+
+
+@pytest.mark.parametrize("spatial", sorted(TINY_SPATIAL))
+@pytest.mark.parametrize("temporal", sorted(TINY_TEMPORAL))
+def test_untrained_model_is_exactly_bicubic_plus_blend(spatial, temporal):
+    model = tiny(spatial, temporal).eval()
+    l0, l1 = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        out = model(l0, l1)
+    bicubic = F.interpolate(torch.cat((l0, l1)), scale_factor=2, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(out["h0"], bicubic[:1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["h_refined"], bicubic.mean(0, keepdim=True), atol=1e-5, rtol=0)
+
+
+def test_one_mask_fusion_gives_complementary_masks():
+    model = randomize(tiny("bicubic", "blend", masks=1), scale=0.5)
+    out = model(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    masks = out["masks"]
+    assert masks.min() >= 0 and masks.max() <= 1
+    torch.testing.assert_close(masks[:, 0] + masks[:, 1], torch.ones_like(masks[:, 0]))
+    assert not torch.allclose(masks[:, 0], torch.full_like(masks[:, 0], 0.5))
+
+
+def test_two_mask_fusion_masks_are_independent_and_in_range():
+    model = randomize(tiny("bicubic", "blend", masks=2), scale=0.5)
+    masks = model(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))["masks"]
+    assert masks.min() >= 0 and masks.max() <= 1
+    assert not torch.allclose(masks[:, 0] + masks[:, 1], torch.ones_like(masks[:, 0]), atol=1e-3)
+
+
+def test_two_masks_have_one_more_output_channel_set_than_one():
+    one = sum(p.numel() for p in tiny("bicubic", "blend", 1).fusion.parameters())
+    two = sum(p.numel() for p in tiny("bicubic", "blend", 2).fusion.parameters())
+    assert two - one == 4 * (8 * 9 + 1)  # only the last conv grows (4 sub-pixels per mask)
+
+
+def test_flow_warp_zero_flow_is_identity_and_integer_flow_shifts():
+    img = torch.rand(1, 3, 8, 10)
+    torch.testing.assert_close(flow_warp(img, torch.zeros(1, 2, 8, 10)), img)
+    flow = torch.zeros(1, 2, 8, 10)
+    flow[:, 0] = 2.0  # sample two pixels to the right
+    warped = flow_warp(img, flow)
+    torch.testing.assert_close(warped[..., :, :-2], img[..., :, 2:])
+
+
+def test_resize_flow_rescales_vectors():
+    flow = torch.ones(1, 2, 4, 4)
+    big = resize_flow(flow, (8, 16))
+    assert big.shape == (1, 2, 8, 16)
+    torch.testing.assert_close(big[:, 0], torch.full((1, 8, 16), 4.0))
+    torch.testing.assert_close(big[:, 1], torch.full((1, 8, 16), 2.0))
+
+
+def test_learned_flow_can_represent_a_shift():
+    """On a 2-px pan, flow t->a = +1 px and t->b = -1 px (backward warping) give the middle frame."""
+    model = tiny("bicubic", "flow")
+    base = torch.rand(1, 3, 16, 24)
+    a, mid, b = base[..., 2:18], base[..., 3:19], base[..., 4:20]
+    motion = torch.zeros(1, 5, 16, 16)
+    motion[:, 0] = 1.0
+    motion[:, 2] = -1.0
+    out = model.temporal.synthesize(a, b, motion)
+    torch.testing.assert_close(out[..., 1:-1], mid[..., 1:-1])
+
+
+def test_default_model_size_multiple_is_what_its_parts_need():
+    model = DualStream(tiny_config())
+    for part in (model.fusion.size_multiple // 2, model.temporal.size_multiple, model.spatial.size_multiple):
+        assert model.size_multiple % part == 0
+    m = model.size_multiple
+    model(torch.rand(1, 3, m, m), torch.rand(1, 3, m, m))

@@ -1,0 +1,127 @@
+"""Weights files: self-describing round trip, strict loading, refusal of anything else."""
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from stvsr_cli.errors import WeightsError
+from stvsr_cli.nets import DualStream, DualStreamConfig
+from stvsr_cli.weights import default_weights_path, load_model, read_metadata, save_model
+
+from .conftest import randomize, tiny_config
+
+
+def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, tiny_model):
+    path = tmp_path / "m.safetensors"
+    save_model(tiny_model, path, info={"trained_steps": 7})
+    loaded = load_model(path)
+    assert loaded.config == tiny_model.config
+    assert loaded.info["trained_steps"] == 7
+    for (k, a), (k2, b) in zip(tiny_model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    x0, x1 = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x0, x1)["h_refined"], tiny_model(x0, x1)["h_refined"])
+
+
+@pytest.mark.parametrize("spatial,temporal,masks", [("bicubic", "blend", 1), ("residual_sr", "flow", 2)])
+def test_round_trip_for_registry_variants(tmp_path, spatial, temporal, masks):
+    config = DualStreamConfig.from_dict({
+        **json.loads(tiny_config().to_json()), "spatial": spatial, "temporal": temporal,
+        "spatial_config": {} if spatial == "bicubic" else {"channels": 8, "blocks": 1},
+        "temporal_config": {} if temporal == "blend" else {"channels": [8, 8, 8]},
+        "fusion": {"masks": masks, "channels": [8, 8, 8, 8, 8]},
+    })
+    model = randomize(DualStream(config))
+    save_model(model, tmp_path / "v.safetensors")
+    assert load_model(tmp_path / "v.safetensors").config == config
+
+
+def test_metadata_names_architecture_and_config(tiny_weights):
+    meta = read_metadata(tiny_weights)
+    assert meta["architecture"] == "dual_stream"
+    assert json.loads(meta["config"])["spatial"] == "residual_sr"
+
+
+def test_bundled_default_loads():
+    model = load_model(default_weights_path())
+    assert isinstance(model, DualStream)
+
+
+def test_missing_tensor_is_refused(tmp_path, tiny_model):
+    path = tmp_path / "m.safetensors"
+    save_model(tiny_model, path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("refine.head")}
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(WeightsError, match="does not match"):
+        load_model(path)
+
+
+def test_wrong_shape_is_refused(tmp_path, tiny_model):
+    path = tmp_path / "m.safetensors"
+    save_model(tiny_model, path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors["refine.tail.bias"] = torch.zeros(5)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(WeightsError, match="shape"):
+        load_model(path)
+
+
+def test_pickle_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "model.pth"
+    torch.save({"x": torch.zeros(2)}, path)
+    with pytest.raises(WeightsError, match="pickle"):
+        load_model(path)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(WeightsError, match="pickle"):
+        load_model(raw)
+
+
+def test_foreign_safetensors_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(WeightsError, match="not stvsr weights"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"abc", b"\x08\x00\x00\x00\x00\x00\x00\x00{notjson", b"\xff" * 64])
+def test_garbage_is_refused_with_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError):
+        load_model(path)
+
+
+def test_huge_declared_tensor_is_refused_before_allocation(tmp_path):
+    header = json.dumps({"__metadata__": {"format": "stvsr"}, "w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}})
+    path = tmp_path / "huge.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\0\0\0\0")
+    with pytest.raises(WeightsError, match="invalid tensor"):
+        load_model(path)
+
+
+def test_truncated_file_is_refused(tmp_path, tiny_weights):
+    data = tiny_weights.read_bytes()
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError):
+        load_model(path)
+
+
+def test_missing_and_folder_paths(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path / "nope.safetensors")
+    with pytest.raises(WeightsError, match="folder"):
+        load_model(tmp_path)
