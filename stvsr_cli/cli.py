@@ -72,16 +72,24 @@ def _root(
 @app.command()
 def upscale(
     input: Annotated[Path, typer.Argument(help="Input video (anything FFmpeg reads).", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)],
+    output: Annotated[
+        Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)
+    ],
     model: Annotated[Path | None, typer.Option(help="Weights (.safetensors); default: the bundled model.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
-    precision: Annotated[Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")] = Precision.auto,
+    precision: Annotated[
+        Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")
+    ] = Precision.auto,
     batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
-    mode: Annotated[Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")] = Mode.spacetime,
+    mode: Annotated[
+        Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")
+    ] = Mode.spacetime,
     codec: Annotated[str, typer.Option(help="Video encoder (libx264, libx265, ffv1, ...).")] = "libx264",
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
-    pix_fmt: Annotated[str | None, typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")] = None,
+    pix_fmt: Annotated[
+        str | None, typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")
+    ] = None,
     lossless: Annotated[
         bool, typer.Option(help="Write RGB FFV1 (use a .mkv output): pixels are exactly the model's output.")
     ] = False,
@@ -132,18 +140,33 @@ def upscale(
 
 @app.command()
 def train(
-    data: Annotated[list[Path], typer.Option(help="Training data: Vimeo-90K folder, folder of videos or of frame folders, or a video file (repeatable).")],
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path("runs/stvsr"),
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Training data: Vimeo-90K folder, folder of videos or of frame folders, or a video file (repeatable)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path(
+        "runs/stvsr"
+    ),
     steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = 1000,
     stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = "all",
-    layout: Annotated[str | None, typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")] = None,
-    stills: Annotated[list[Path] | None, typer.Option(help="Folders of photos for synthetic pans (repeatable).")] = None,
-    val: Annotated[list[Path] | None, typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")
+    ] = None,
+    stills: Annotated[
+        list[Path] | None, typer.Option(help="Folders of photos for synthetic pans (repeatable).")
+    ] = None,
+    val: Annotated[
+        list[Path] | None, typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")
+    ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = 24,
     lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = 5e-5,
     pretrain_lr: Annotated[float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")] = 5e-4,
     crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
-    degradation: Annotated[str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")] = "bicubic_aa",
+    degradation: Annotated[
+        str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
+    ] = "bicubic_aa",
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
@@ -158,10 +181,22 @@ def train(
     if degradation not in ("bicubic_aa", "bicubic"):
         _fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
     config = TrainConfig(
-        data=[str(d) for d in data], out=str(out), steps=steps, stage=stage, layout=layout,
-        stills=[str(s) for s in stills or []], val=[str(v) for v in val or []], batch=batch, lr=lr,
-        pretrain_lr=pretrain_lr, crop=crop, degradation=degradation, seed=seed,
-        init=str(init) if init else None, val_every=val_every, save_every=save_every,
+        data=[str(d) for d in data],
+        out=str(out),
+        steps=steps,
+        stage=stage,
+        layout=layout,
+        stills=[str(s) for s in stills or []],
+        val=[str(v) for v in val or []],
+        batch=batch,
+        lr=lr,
+        pretrain_lr=pretrain_lr,
+        crop=crop,
+        degradation=degradation,
+        seed=seed,
+        init=str(init) if init else None,
+        val_every=val_every,
+        save_every=save_every,
     )
     from .progress import TrainProgress
 
@@ -181,8 +216,10 @@ def bench(
     dataset: Annotated[str, typer.Option(help="vimeo90k, ucf101, middlebury, fisr or videos.")],
     data: Annotated[Path, typer.Option(help="The dataset's folder, in its native layout.")],
     methods: Annotated[
-        str, typer.Option(help="Comma list of bicubic_blend, mci_lanczos, model_st, model_ts, model_fused, "
-                               "model_refined, or all.")
+        str,
+        typer.Option(
+            help="Comma list of bicubic_blend, mci_lanczos, model_st, model_ts, model_fused, model_refined, or all."
+        ),
     ] = "all",
     model: Annotated[
         Path | None, typer.Option(help="Weights (.safetensors) for the model rows; default: the bundled model.")
@@ -216,8 +253,16 @@ def bench(
     reporter = ProgressReporter(enabled=not quiet)
     try:
         config = BenchConfig(
-            dataset=dataset, data=data, methods=parse_methods(methods), model=model, device=device.value,
-            precision=precision.value, degradation=degradation, metric=metric, limit=limit, max_frames=max_frames,
+            dataset=dataset,
+            data=data,
+            methods=parse_methods(methods),
+            model=model,
+            device=device.value,
+            precision=precision.value,
+            degradation=degradation,
+            metric=metric,
+            limit=limit,
+            max_frames=max_frames,
             save_examples=save_examples,
         )
         result = run_bench(config, progress=reporter)
@@ -250,7 +295,8 @@ def _print_bench(result) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     luma = p.get("metric") == "y"
-    table = Table(title=f"stvsr bench: {p['dataset']} ({p['sequences']} sequences, {p['data']})")
+    n = p["sequences"]
+    table = Table(title=f"stvsr bench: {p['dataset']} ({n} sequence{'s' if n != 1 else ''}, {p['data']})")
     headers = ["method", "key PSNR", "mid PSNR", "key SSIM", "mid SSIM"]
     headers += ["key PSNR-Y", "mid PSNR-Y"] if luma else []
     headers += ["frames/s", "ms/frame", "peak MiB"]
@@ -269,8 +315,10 @@ def _print_bench(result) -> None:
     console.print(table)
     if "model" in p:
         console.print(f"model: {p['model']} ({p.get('precision')})")
-    console.print(f"PSNR in dB (capped at {p['psnr_cap_db']:g}); frames/s counts output frames; peak MiB is the "
-                  "memory growth during a method's run")
+    console.print(
+        f"PSNR in dB (capped at {p['psnr_cap_db']:g}); frames/s counts output frames; peak MiB is the "
+        "memory growth during a method's run"
+    )
 
 
 def main() -> None:

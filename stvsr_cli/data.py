@@ -99,7 +99,9 @@ def _video_sequences(root: Path, max_frames: int) -> list[Sequence]:
     return [Sequence(str(p.relative_to(root)), frames=decode_all_frames(p, max_frames)) for p in files]
 
 
-def load_sequences(root: Path, layout: str | None = None, split: str = "train", max_frames: int = 400) -> list[Sequence]:
+def load_sequences(
+    root: Path, layout: str | None = None, split: str = "train", max_frames: int = 400
+) -> list[Sequence]:
     """All sequences of ``root`` for ``split`` (``train`` or ``test``; only Vimeo layouts have a
     test list; other layouts return everything for ``train`` and nothing for ``test``)."""
     root = Path(root)
@@ -115,7 +117,11 @@ def load_sequences(root: Path, layout: str | None = None, split: str = "train", 
     if layout == "videos":
         return _video_sequences(root, max_frames)
     if layout == "stills":
-        return [Sequence(p.stem, paths=[p]) for d in [root, *sorted(x for x in root.iterdir() if x.is_dir())] for p in _images_in(d)]
+        return [
+            Sequence(p.stem, paths=[p])
+            for d in [root, *sorted(x for x in root.iterdir() if x.is_dir())]
+            for p in _images_in(d)
+        ]
     folders = [root, *sorted(d for d in root.rglob("*") if d.is_dir())]
     return [Sequence(str(d.relative_to(root)) or ".", paths=_images_in(d)) for d in folders if len(_images_in(d)) >= 3]
 
@@ -130,8 +136,14 @@ class SampleConfig:
 class TripletSampler:
     """Deterministic random triplets from sequences (real motion) and stills (synthetic pans)."""
 
-    def __init__(self, sequences: list[Sequence], stills: list[Sequence] | None = None,
-                 config: SampleConfig = SampleConfig(), seed: int = 0, still_fraction: float = 0.15):
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        stills: list[Sequence] | None = None,
+        config: SampleConfig = SampleConfig(),
+        seed: int = 0,
+        still_fraction: float = 0.15,
+    ):
         self.sequences = [s for s in sequences if len(s) >= 3]
         self.stills = stills or []
         if not self.sequences and not self.stills:

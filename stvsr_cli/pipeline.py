@@ -69,8 +69,15 @@ class Upscaler:
     model's size multiple and cropped back.
     """
 
-    def __init__(self, model: DualStream, device: str | torch.device = "cpu", precision: str = "fp32",
-                 batch: int = 1, mode: str = "spacetime", scene_threshold: float = 0.3):
+    def __init__(
+        self,
+        model: DualStream,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        batch: int = 1,
+        mode: str = "spacetime",
+        scene_threshold: float = 0.3,
+    ):
         if mode not in MODES:
             raise StvsrError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
         if batch < 1:
@@ -171,7 +178,9 @@ class Upscaler:
             if shape is None:
                 shape = frame.shape
             elif frame.shape != shape:
-                raise StvsrError(f"frame size changed mid-stream from {shape[1]}x{shape[0]} to {frame.shape[1]}x{frame.shape[0]}")
+                raise StvsrError(
+                    f"frame size changed mid-stream from {shape[1]}x{shape[0]} to {frame.shape[1]}x{frame.shape[0]}"
+                )
             chunk.append(np.ascontiguousarray(frame))
             tags.append(tag)
             if len(chunk) >= self.batch:
@@ -216,7 +225,8 @@ class Summary:
             f"{self.input_frames} frames {self.input_size[0]}x{self.input_size[1]} -> "
             f"{self.output_frames} frames {self.output_size[0]}x{self.output_size[1]} "
             f"in {self.seconds:.1f} s ({fps:.2f} frames/s on {self.device}"
-            + (f", {self.scene_cuts} scene cut(s)" if self.scene_cuts else "") + ")"
+            + (f", {self.scene_cuts} scene cut(s)" if self.scene_cuts else "")
+            + ")"
         )
 
 
@@ -272,8 +282,9 @@ class _StopSignals:
         return False
 
 
-def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, options: UpscaleOptions | None = None,
-                  progress=None) -> Summary:
+def upscale_video(
+    src: str | os.PathLike, dst: str | os.PathLike, options: UpscaleOptions | None = None, progress=None
+) -> Summary:
     """Upscale the video file ``src`` into ``dst`` (see the module doc for the frame layout).
 
     The output appears only when complete: it is written to a hidden temporary file beside
@@ -305,8 +316,17 @@ def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, options: Upsca
             with av.open(str(src)) as source:
                 copy_streams = [s for s in source.streams if s.type in ("audio", "subtitle")]
                 rate = info.rate if options.mode == "space" else 2 * info.rate
-                writer = VideoWriter(tmp, info, out_w, out_h, options.encode, copy_streams, warnings, rate,
-                                     video_source=source.streams.video[0])
+                writer = VideoWriter(
+                    tmp,
+                    info,
+                    out_w,
+                    out_h,
+                    options.encode,
+                    copy_streams,
+                    warnings,
+                    rate,
+                    video_source=source.streams.video[0],
+                )
             events = demux(src, copy_other_streams=True, max_frames=options.max_frames, warnings=warnings)
             n_expected = min(info.frames, options.max_frames) if options.max_frames else info.frames
             if progress is not None:
@@ -349,5 +369,13 @@ def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, options: Upsca
                 writer.abort()
             tmp.unlink(missing_ok=True)
             raise
-    return Summary(n_in, n_out, time.perf_counter() - start, (info.width, info.height), (out_w, out_h),
-                   str(device), upscaler.scene_cuts, warnings)
+    return Summary(
+        n_in,
+        n_out,
+        time.perf_counter() - start,
+        (info.width, info.height),
+        (out_w, out_h),
+        str(device),
+        upscaler.scene_cuts,
+        warnings,
+    )

@@ -156,7 +156,11 @@ def save_state(path: Path, optimizer: torch.optim.Optimizer, meta: dict) -> None
             else:
                 scalars[f"{pid}.{key}"] = value
     tensors["rng.torch"] = torch.get_rng_state()
-    metadata = {"meta": json.dumps(meta), "param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}
+    metadata = {
+        "meta": json.dumps(meta),
+        "param_groups": json.dumps(sd["param_groups"]),
+        "scalars": json.dumps(scalars),
+    }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
@@ -199,9 +203,15 @@ def validation_triplets(config: TrainConfig) -> list[torch.Tensor]:
     for root in roots:
         for seq in load_sequences(Path(root), None, "train", config.max_frames):
             n = len(seq)
-            starts = sorted({round(i * (n - 3) / max(config.val_triplets - 1, 1)) for i in range(config.val_triplets)}) if n > 3 else [0]
+            starts = (
+                sorted({round(i * (n - 3) / max(config.val_triplets - 1, 1)) for i in range(config.val_triplets)})
+                if n > 3
+                else [0]
+            )
             for s in starts:
-                t = torch.from_numpy(__import__("numpy").stack([seq.frame(s + k) for k in range(3)])).permute(0, 3, 1, 2)
+                t = torch.from_numpy(__import__("numpy").stack([seq.frame(s + k) for k in range(3)])).permute(
+                    0, 3, 1, 2
+                )
                 h, w = (t.shape[-2] // 32) * 32, (t.shape[-1] // 32) * 32
                 triplets.append(t[..., :h, :w].contiguous())
     for root in config.data:  # Vimeo-style data brings its own test list
@@ -351,9 +361,14 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, r
                 loss.backward()
                 optimizer.step()
                 step += 1
-                record = {"step": step, "stage": stage, "lr": lr_now, "loss": loss.item(),
-                          **{k: round(v.item(), 5) for k, v in losses.items()},
-                          "elapsed_s": round(time.time() - t0, 1)}
+                record = {
+                    "step": step,
+                    "stage": stage,
+                    "lr": lr_now,
+                    "loss": loss.item(),
+                    **{k: round(v.item(), 5) for k, v in losses.items()},
+                    "elapsed_s": round(time.time() - t0, 1),
+                }
                 if rank == 0:
                     if step % config.log_every == 0 or step == end:
                         log.write(json.dumps(record) + "\n")

@@ -184,10 +184,7 @@ def demux(path: Path, copy_other_streams: bool = True, max_frames: int = 0, warn
                 continue
             try:
                 frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.ValueError if hasattr(av.error, "ValueError") else ValueError):
-                bad_packets += 1
-                continue
-            except av.error.FFmpegError:
+            except (av.error.FFmpegError, ValueError):  # a corrupt packet: skip it, keep going
                 bad_packets += 1
                 continue
             for frame in frames:
@@ -224,9 +221,18 @@ class VideoWriter:
     ``abort()`` closes without caring about the result (the caller deletes the file).
     """
 
-    def __init__(self, path: Path, info: VideoInfo, width: int, height: int, settings: EncodeSettings,
-                 copy_from=None, warnings: list[str] | None = None, rate: Fraction | None = None,
-                 video_source=None):
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        width: int,
+        height: int,
+        settings: EncodeSettings,
+        copy_from=None,
+        warnings: list[str] | None = None,
+        rate: Fraction | None = None,
+        video_source=None,
+    ):
         import av
 
         self.path = path
@@ -247,7 +253,13 @@ class VideoWriter:
         stream.codec_context.time_base = self.time_base
         stream.pix_fmt = settings.pix_fmt or _default_pix_fmt(stream)
         options = {}
-        if settings.crf is not None and settings.codec in ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"):
+        if settings.crf is not None and settings.codec in (
+            "libx264",
+            "libx265",
+            "libvpx-vp9",
+            "libaom-av1",
+            "libsvtav1",
+        ):
             options["crf"] = str(settings.crf)
         if settings.preset and settings.codec in ("libx264", "libx265", "libsvtav1"):
             options["preset"] = settings.preset
@@ -274,7 +286,9 @@ class VideoWriter:
             try:
                 out = self.container.add_stream_from_template(src)
             except (av.error.FFmpegError, ValueError) as e:
-                self.warnings.append(f"dropped {src.type} stream #{src.index}: the output container cannot hold it ({_ffmpeg_reason(e)})")
+                self.warnings.append(
+                    f"dropped {src.type} stream #{src.index}: the output container cannot hold it ({_ffmpeg_reason(e)})"
+                )
                 continue
             _copy_stream_tags(src, out)
             self.copied[src.index] = out

@@ -117,7 +117,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     if meta.get("format") != FORMAT or meta.get("architecture") != ARCHITECTURE:
         raise WeightsError(f"{path} is a safetensors file but not stvsr weights (no stvsr metadata)")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise WeightsError(f"{path} has weights format version {meta.get('format_version')!r}; this stvsr reads {FORMAT_VERSION!r}")
+        raise WeightsError(
+            f"{path} has weights format version {meta.get('format_version')!r}; this stvsr reads {FORMAT_VERSION!r}"
+        )
     return meta
 
 

@@ -30,9 +30,19 @@ def moving_frames(n: int, width: int, height: int, seed: int = 0) -> list[np.nda
     return [np.ascontiguousarray(big[:height, i : i + width].astype(np.uint8)) for i in range(n)]
 
 
-def make_clip(path: Path, n: int = 6, width: int = 64, height: int = 48, fps: int = 25, audio: bool = True,
-              codec: str = "libx264", pix_fmt: str = "yuv420p", pts: list[int] | None = None,
-              time_base: Fraction | None = None, audio_language: str | None = None) -> Path:
+def make_clip(
+    path: Path,
+    n: int = 6,
+    width: int = 64,
+    height: int = 48,
+    fps: int = 25,
+    audio: bool = True,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    audio_language: str | None = None,
+) -> Path:
     """Write a small test clip with PyAV: ``n`` moving frames (+ a sine AAC track)."""
     import av
 
@@ -63,7 +73,9 @@ def make_clip(path: Path, n: int = 6, width: int = 64, height: int = 48, fps: in
             t = np.arange(samples) / 48000
             wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
             for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start : start + 1024]), format="fltp", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(wave[:, start : start + 1024]), format="fltp", layout="mono"
+                )
                 chunk.sample_rate = 48000
                 chunk.pts = start
                 out.mux(astream.encode(chunk))

@@ -113,7 +113,9 @@ def test_output_equal_to_input_is_refused(clip, tiny_weights):
 
 
 def test_missing_output_folder(tmp_path, clip, tiny_weights):
-    assert_clean_error(run("upscale", clip, tmp_path / "no" / "such" / "o.mp4", "--model", tiny_weights), "does not exist")
+    assert_clean_error(
+        run("upscale", clip, tmp_path / "no" / "such" / "o.mp4", "--model", tiny_weights), "does not exist"
+    )
 
 
 def test_unknown_output_extension(tmp_path, clip, tiny_weights):
@@ -150,8 +152,17 @@ def test_unreadable_weights(tmp_path, clip, tiny_weights):
     assert_clean_error(run("upscale", clip, tmp_path / "o.mp4", "--model", tiny_weights), "weights")
 
 
-@pytest.mark.parametrize("option", [("--batch", "0"), ("--crf", "99"), ("--device", "tpu"), ("--precision", "fp8"),
-                                    ("--mode", "sideways"), ("--scene-threshold", "2")])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--batch", "0"),
+        ("--crf", "99"),
+        ("--device", "tpu"),
+        ("--precision", "fp8"),
+        ("--mode", "sideways"),
+        ("--scene-threshold", "2"),
+    ],
+)
 def test_invalid_option_values(tmp_path, clip, option):
     result = run("upscale", clip, tmp_path / "o.mp4", *option)
     assert result.exit_code == 2
@@ -166,8 +177,10 @@ def test_unknown_codec_is_a_clean_error(tmp_path, clip, tiny_weights):
 
 
 def test_half_precision_on_cpu_is_refused(tmp_path, clip, tiny_weights):
-    assert_clean_error(run("upscale", clip, tmp_path / "o.mp4", "--device", "cpu", "--precision", "fp16",
-                           "--model", tiny_weights), "fp16")
+    assert_clean_error(
+        run("upscale", clip, tmp_path / "o.mp4", "--device", "cpu", "--precision", "fp16", "--model", tiny_weights),
+        "fp16",
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -184,8 +197,11 @@ def test_sigterm_stops_cleanly_with_no_output(tmp_path, tiny_weights):
 
     src = make_clip(tmp_path / "long.mp4", n=200, width=64, height=48)
     out = tmp_path / "o.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "stvsr_cli", "upscale", str(src), str(out), "--model",
-                             str(tiny_weights), "-q"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stvsr_cli", "upscale", str(src), str(out), "--model", str(tiny_weights), "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".o.mp4") for p in tmp_path.iterdir()):
         time.sleep(0.05)

@@ -16,8 +16,11 @@ TINY_TEMPORAL = {"blend": {}, "flow": {"channels": [8, 8, 8]}}
 def tiny(spatial: str, temporal: str, masks: int = 2) -> DualStream:
     torch.manual_seed(0)
     config = DualStreamConfig(
-        spatial=spatial, spatial_config=TINY_SPATIAL[spatial], temporal=temporal,
-        temporal_config=TINY_TEMPORAL[temporal], fusion=FusionConfig(masks=masks, channels=(8, 8, 8, 8, 8)),
+        spatial=spatial,
+        spatial_config=TINY_SPATIAL[spatial],
+        temporal=temporal,
+        temporal_config=TINY_TEMPORAL[temporal],
+        fusion=FusionConfig(masks=masks, channels=(8, 8, 8, 8, 8)),
         refine=RefineConfig(channels=8, blocks=1),
     )
     return DualStream(config)

@@ -146,7 +146,9 @@ def test_decoded_colours_round_trip_through_yuv_output(tmp_path):
         s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
         s.options = {"crf": "0"}
         for i, colour in enumerate([(200, 40, 40), (40, 200, 40)]):
-            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), colour, np.uint8), format="rgb24").reformat(format="yuv420p")
+            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), colour, np.uint8), format="rgb24").reformat(
+                format="yuv420p"
+            )
             f.pts = i
             out.mux(s.encode(f))
         out.mux(s.encode(None))

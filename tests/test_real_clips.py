@@ -5,9 +5,9 @@ import pytest
 from stvsr_cli.pipeline import UpscaleOptions, upscale_video
 from stvsr_cli.video import EncodeSettings
 
-FAST = EncodeSettings(preset="ultrafast")
-
 from .conftest import SAMPLE_CLIP, shared_path, video_facts
+
+FAST = EncodeSettings(preset="ultrafast")
 
 
 @pytest.mark.parametrize("name", ["realshort.mp4", "carphone_pristine.mp4"])

@@ -29,12 +29,16 @@ def test_round_trip_rebuilds_the_same_model_from_the_file_alone(tmp_path, tiny_m
 
 @pytest.mark.parametrize("spatial,temporal,masks", [("bicubic", "blend", 1), ("residual_sr", "flow", 2)])
 def test_round_trip_for_registry_variants(tmp_path, spatial, temporal, masks):
-    config = DualStreamConfig.from_dict({
-        **json.loads(tiny_config().to_json()), "spatial": spatial, "temporal": temporal,
-        "spatial_config": {} if spatial == "bicubic" else {"channels": 8, "blocks": 1},
-        "temporal_config": {} if temporal == "blend" else {"channels": [8, 8, 8]},
-        "fusion": {"masks": masks, "channels": [8, 8, 8, 8, 8]},
-    })
+    config = DualStreamConfig.from_dict(
+        {
+            **json.loads(tiny_config().to_json()),
+            "spatial": spatial,
+            "temporal": temporal,
+            "spatial_config": {} if spatial == "bicubic" else {"channels": 8, "blocks": 1},
+            "temporal_config": {} if temporal == "blend" else {"channels": [8, 8, 8]},
+            "fusion": {"masks": masks, "channels": [8, 8, 8, 8, 8]},
+        }
+    )
     model = randomize(DualStream(config))
     save_model(model, tmp_path / "v.safetensors")
     assert load_model(tmp_path / "v.safetensors").config == config
@@ -105,7 +109,9 @@ def test_garbage_is_refused_with_a_clear_error(tmp_path, content):
 
 
 def test_huge_declared_tensor_is_refused_before_allocation(tmp_path):
-    header = json.dumps({"__metadata__": {"format": "stvsr"}, "w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}})
+    header = json.dumps(
+        {"__metadata__": {"format": "stvsr"}, "w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}}
+    )
     path = tmp_path / "huge.safetensors"
     path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\0\0\0\0")
     with pytest.raises(WeightsError, match="invalid tensor"):

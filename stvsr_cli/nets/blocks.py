@@ -81,9 +81,7 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """
     n, _, h, w = img.shape
     # pixels -> normalised [-1, 1] offsets; a shift of one pixel is 2 / (size - 1)
-    scale = torch.tensor(
-        [2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=flow.dtype, device=flow.device
-    )
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=flow.dtype, device=flow.device)
     offset = (flow * scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)  # [N, H, W, 2]
     grid = _base_grid(n, h, w, flow.dtype, flow.device) + offset
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)

@@ -52,13 +52,15 @@ class FusionUNet(nn.Module):
         # space-to-depth: [N, 9 * 4, H/2, W/2]
         self.enc = nn.ModuleList([_double_conv(36, ch[0])])
         self.enc.extend(
-            nn.Sequential(conv3x3(ch[i - 1], ch[i], stride=2), nn.LeakyReLU(0.1, inplace=True),
-                          conv3x3(ch[i], ch[i]), nn.LeakyReLU(0.1, inplace=True))
+            nn.Sequential(
+                conv3x3(ch[i - 1], ch[i], stride=2),
+                nn.LeakyReLU(0.1, inplace=True),
+                conv3x3(ch[i], ch[i]),
+                nn.LeakyReLU(0.1, inplace=True),
+            )
             for i in range(1, len(ch))
         )
-        self.dec = nn.ModuleList(
-            _double_conv(ch[i + 1] + ch[i], ch[i]) for i in reversed(range(self.levels))
-        )
+        self.dec = nn.ModuleList(_double_conv(ch[i + 1] + ch[i], ch[i]) for i in reversed(range(self.levels)))
         # zero-initialised: every mask starts at sigmoid(0) = 0.5, i.e. the average of the streams
         self.out = zero_init(conv3x3(ch[0], config.masks * 4))
 

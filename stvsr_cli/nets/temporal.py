@@ -105,9 +105,7 @@ class FlowTemporal(nn.Module):
             raise ValueError("FlowConfig.channels and scales must have the same length")
         self.config = config
         # level 0 sees the two frames; finer levels also see both warped frames, flow and logit
-        self.blocks = nn.ModuleList(
-            _FlowBlock(6 if i == 0 else 6 + 6 + 5, c) for i, c in enumerate(config.channels)
-        )
+        self.blocks = nn.ModuleList(_FlowBlock(6 if i == 0 else 6 + 6 + 5, c) for i, c in enumerate(config.channels))
         self.size_multiple = 4 * max(config.scales)
 
     def estimate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
