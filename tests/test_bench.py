@@ -328,8 +328,19 @@ def test_run_bench_json_schema(dvf, tiny_weights, tmp_path):
     assert [f["t"] for f in seq["results"][0]["frames"]] == [0, 1, 2]
     assert [s["method"] for s in data["summary"]] == list(METHODS)
     for s in data["summary"]:
-        assert set(s) >= {"method", "key_psnr", "mid_psnr", "key_ssim", "mid_ssim", "fps", "ms_per_frame",
-                          "peak_mem_mb", "device", "key_psnr_y", "mid_psnr_y"}
+        assert set(s) >= {
+            "method",
+            "key_psnr",
+            "mid_psnr",
+            "key_ssim",
+            "mid_ssim",
+            "fps",
+            "ms_per_frame",
+            "peak_mem_mb",
+            "device",
+            "key_psnr_y",
+            "mid_psnr_y",
+        }
         for key in ("key_psnr", "mid_psnr", "key_ssim", "mid_ssim", "fps", "key_psnr_y"):
             assert isinstance(s[key], float) and math.isfinite(s[key])
         assert 0 < s["key_ssim"] <= 1 and s["sequences"] == 2
@@ -362,9 +373,25 @@ def run_cli(*args):
 
 def test_cli_table_json_csv_and_examples(dvf, tiny_weights, tmp_path):
     ex = tmp_path / "ex"
-    r = run_cli("--dataset", "ucf101", "--data", dvf, "--model", tiny_weights, "--methods",
-                "bicubic_blend,mci_lanczos,model_refined", "--json", tmp_path / "o.json", "--csv", tmp_path / "o.csv",
-                "--save-examples", ex, "--limit", 1, "-q")
+    r = run_cli(
+        "--dataset",
+        "ucf101",
+        "--data",
+        dvf,
+        "--model",
+        tiny_weights,
+        "--methods",
+        "bicubic_blend,mci_lanczos,model_refined",
+        "--json",
+        tmp_path / "o.json",
+        "--csv",
+        tmp_path / "o.csv",
+        "--save-examples",
+        ex,
+        "--limit",
+        1,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert "Protocol" in r.output and "mci_lanczos" in r.output and "model_refined" in r.output
     assert json.loads((tmp_path / "o.json").read_text())["summary"][2]["method"] == "model_refined"
@@ -375,14 +402,17 @@ def test_cli_table_json_csv_and_examples(dvf, tiny_weights, tmp_path):
     assert read_image(plot).shape == (360, 720, 3)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--dataset", "ucf101", "--data", "/nonexistent/dir"], "not found"),
-    (["--dataset", "kitti", "--data", "."], "unknown dataset"),
-    (["--dataset", "ucf101", "--data", "{empty}"], "no ucf101 sequences"),
-    (["--dataset", "ucf101", "--data", ".", "--methods", "bicubic,blend"], "unknown method"),
-    (["--dataset", "ucf101", "--data", ".", "--degradation", "gauss"], "--degradation"),
-    (["--dataset", "ucf101", "--data", "{fisr}"], "no ucf101 sequences"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "ucf101", "--data", "/nonexistent/dir"], "not found"),
+        (["--dataset", "kitti", "--data", "."], "unknown dataset"),
+        (["--dataset", "ucf101", "--data", "{empty}"], "no ucf101 sequences"),
+        (["--dataset", "ucf101", "--data", ".", "--methods", "bicubic,blend"], "unknown method"),
+        (["--dataset", "ucf101", "--data", ".", "--degradation", "gauss"], "--degradation"),
+        (["--dataset", "ucf101", "--data", "{fisr}"], "no ucf101 sequences"),
+    ],
+)
 def test_cli_bad_input_is_a_one_line_error(tmp_path, args, message):
     (tmp_path / "empty").mkdir()
     write_fisr(tmp_path / "fisr", 1, "1")
