@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .errors import Interrupted, OutputError, StvsrError
 from .nets import DualStream
+from .overlap import BackgroundIterator, BackgroundWorker
 from .scene import is_cut
 from .video import EncodeSettings, VideoWriter, demux, probe
 
@@ -309,6 +310,7 @@ def upscale_video(
     start = time.perf_counter()
     n_in = n_out = 0
     writer = None
+    reader = worker = None
     with _StopSignals():
         try:
             import av
@@ -327,16 +329,20 @@ def upscale_video(
                     rate,
                     video_source=source.streams.video[0],
                 )
-            events = demux(src, copy_other_streams=True, max_frames=options.max_frames, warnings=warnings)
+            # decode and encode run in their own threads, overlapping the model
+            reader = BackgroundIterator(
+                demux(src, copy_other_streams=True, max_frames=options.max_frames, warnings=warnings)
+            )
+            worker = BackgroundWorker()
             n_expected = min(info.frames, options.max_frames) if options.max_frames else info.frames
             if progress is not None:
                 progress.start(n_expected and (n_expected if options.mode == "space" else 2 * n_expected - 1))
 
             def frames():
                 nonlocal n_in
-                for kind, item in events:
+                for kind, item in reader:
                     if kind == "packet":
-                        writer.copy_packet(item)
+                        worker.submit(writer.copy_packet, item)
                     else:
                         n_in += 1
                         yield item
@@ -344,10 +350,11 @@ def upscale_video(
             # each frame is written when the next one arrives, so that it knows its duration
             held = None
             last_key_pts = None
+            input_step = 0
             for frame, kind, tag in upscaler.process(frames()):
                 pts = 2 * tag if kind == "key" else tag[0] + tag[1]
                 if held is not None:
-                    writer.write(held[0], held[1], pts - held[1])
+                    worker.submit(writer.write, held[0], held[1], pts - held[1])
                 if kind == "key":
                     if last_key_pts is not None:
                         input_step = tag - last_key_pts
@@ -360,11 +367,17 @@ def upscale_video(
                 raise StvsrError(f"no video frame could be decoded from {src}")
             # the last frame lasts as long as the input's last frame (output ends with the input)
             step = input_step if n_in > 1 else round(1 / (info.rate * info.time_base))
-            writer.write(held[0], held[1], 2 * step)
+            worker.submit(writer.write, held[0], held[1], 2 * step)
+            worker.finish()
+            worker = None
             writer.close()
             writer = None
             os.replace(tmp, dst)
         except BaseException:
+            if reader is not None:
+                reader.close()
+            if worker is not None:
+                worker.abandon()
             if writer is not None:
                 writer.abort()
             tmp.unlink(missing_ok=True)
