@@ -96,7 +96,7 @@ class BackgroundWorker:
                 return
             except queue.Full:
                 if self._error is not None or not self._thread.is_alive():
-                    raise self._error or RuntimeError("writer thread stopped")
+                    raise (self._error or RuntimeError("writer thread stopped")) from None
 
     def finish(self) -> None:
         """Wait for every submitted call; re-raise the first failure."""

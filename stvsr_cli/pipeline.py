@@ -27,9 +27,14 @@ from .errors import Interrupted, OutputError, StvsrError
 from .nets import DualStream
 from .overlap import BackgroundIterator, BackgroundWorker
 from .scene import is_cut
+from .tiling import run_tiled
 from .video import EncodeSettings, VideoWriter, demux, probe
 
 MODES = ("spacetime", "space", "time")
+# automatic tiling: LR frames above this many pixels are processed in tiles of AUTO_TILE
+AUTO_TILE_PIXELS = 1920 * 1088
+AUTO_TILE = 512
+TILE_OVERLAP = 32  # LR pixels of context around each tile
 LOSSLESS_CONTAINERS = {".mkv", ".nut", ".avi", ".mov"}
 
 
@@ -78,6 +83,7 @@ class Upscaler:
         batch: int = 1,
         mode: str = "spacetime",
         scene_threshold: float = 0.3,
+        tile: int = 0,
     ):
         if mode not in MODES:
             raise StvsrError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
@@ -91,10 +97,28 @@ class Upscaler:
         self.mode = mode
         self.scene_threshold = scene_threshold
         self.multiple = int(getattr(model, "size_multiple", 1))
+        if tile and (tile < 2 * TILE_OVERLAP + self.multiple):
+            raise StvsrError(f"--tile must be at least {2 * TILE_OVERLAP + self.multiple} (or 0 for automatic)")
+        self.tile = tile
         self.scene_cuts = 0
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return (width, height) if self.mode == "time" else (2 * width, 2 * height)
+
+    def _tile_size(self, h: int, w: int) -> int:
+        """LR tile side for a padded frame of ``h x w`` (0: the whole frame at once)."""
+        if self.tile:
+            return 0 if self.tile >= max(h, w) else self.tile
+        # automatic: whole frames up to 1080p input (1080p -> 4K stays under 3 GB on the CPU),
+        # tiles beyond, so that memory stays bounded whatever the frame size
+        return 0 if h * w <= AUTO_TILE_PIXELS else AUTO_TILE
+
+    def _run(self, fn, lr: list[torch.Tensor], hr: list[torch.Tensor]) -> torch.Tensor:
+        h, w = lr[0].shape[-2:]
+        tile = self._tile_size(h, w)
+        if not tile:
+            return fn(lr, hr)
+        return run_tiled(fn, lr, hr, tile, TILE_OVERLAP, self.multiple, self.model.scale)
 
     def _to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)  # [B, 3, h, w]
@@ -120,7 +144,7 @@ class Upscaler:
         if self.mode == "time":
             hr = lr
         else:
-            hr = self.model.upscale(lr)
+            hr = self._run(lambda l, _: self.model.upscale(l[0]), [lr], [])
         keys = self._to_frames(hr, out_h, out_w)
         lr_all, hr_all, raw = lr, hr, frames
         if prev is not None:
@@ -133,9 +157,11 @@ class Upscaler:
             l0, l1 = lr_all[:-1], lr_all[1:]
             if self.mode == "time":
                 t = self.model.temporal
-                mid = t.synthesize(l0, l1, t.estimate(l0, l1))
+                mid = self._run(lambda l, _: t.synthesize(l[0], l[1], t.estimate(l[0], l[1])), [l0, l1], [])
             else:
-                mid = self.model.interpolate(l0, l1, hr_all[:-1], hr_all[1:])
+                mid = self._run(
+                    lambda l, h: self.model.interpolate(l[0], l[1], h[0], h[1]), [l0, l1], [hr_all[:-1], hr_all[1:]]
+                )
             mids = self._to_frames(mid, out_h, out_w)
             prev_keys = [prev["key"]] + keys if prev is not None else keys
             for i in range(n_pairs):
@@ -303,7 +329,9 @@ def upscale_video(
     device = resolve_device(options.device)
     resolve_dtype(options.precision, device)
     model = load_model(options.model)
-    upscaler = Upscaler(model, device, options.precision, options.batch, options.mode, options.scene_threshold)
+    upscaler = Upscaler(
+        model, device, options.precision, options.batch, options.mode, options.scene_threshold, options.tile
+    )
     out_w, out_h = upscaler.output_size(info.width, info.height)
     warnings: list[str] = []
     tmp = dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")

@@ -1,0 +1,226 @@
+"""Speed and memory of `stvsr upscale`, against the classical pipeline, on this machine.
+
+Usage: python benchmarks/speed.py [--source CLIP] [--frames 50] [--json OUT.json] [--skip-4k]
+
+Measures, each in a fresh process where memory matters:
+* end to end: `stvsr upscale` with defaults on a 640x360 clip vs the classical pipeline
+  (PyAV decode -> ffmpeg minterpolate (MCI) -> lanczos 2x -> libx264 encode, same x264 settings);
+* by stage: decode alone, model alone, encode alone (same clip);
+* the model's FLOPs per input frame (torch's FlopCounterMode), its achieved GFLOP/s, and this
+  machine's conv2d throughput (64->64 3x3, the model's dominant op) as the ceiling;
+* peak RSS for a 31- and a 91-frame 320x180 clip (must be flat in length);
+* peak RSS and time for 1080p -> 4K on the CPU.
+Prints a Markdown report (and writes JSON with --json). Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "clips" / "bigbuckbunny.mp4"
+
+
+def make_clip(source: Path, dst: Path, frames: int, width: int, height: int) -> Path:
+    """The first ``frames`` frames of ``source`` scaled to ``width x height`` (x264 CRF 12)."""
+    with av.open(str(source)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate or Fraction(25)
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        vout.options = {"crf": "12", "preset": "fast"}
+        n = 0
+        while n < frames:  # loop the source if it is shorter than asked
+            inp.seek(0)
+            for frame in inp.decode(vin):
+                if n >= frames:
+                    break
+                small = frame.reformat(width=width, height=height, format="yuv420p", interpolation="LANCZOS")
+                small.pts, small.time_base = n, 1 / rate
+                out.mux(vout.encode(small))
+                n += 1
+        out.mux(vout.encode(None))
+    return dst
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; returns (wall seconds, peak RSS MiB of the child)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def stvsr_cmd(src: Path, dst: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "stvsr_cli", "upscale", str(src), str(dst), "--overwrite", "-q", *extra]
+
+
+def classical_pipeline(src: Path, dst: Path, crf: int = 18, preset: str = "medium") -> None:
+    """PyAV decode -> minterpolate (MCI) -> lanczos 2x -> libx264, as a user would chain ffmpeg."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        rate = vin.average_rate
+        w, h = vin.codec_context.width, vin.codec_context.height
+        graph = av.filter.Graph()
+        chain = [
+            graph.add_buffer(template=vin),
+            graph.add("minterpolate", f"fps={2 * rate}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"),
+            graph.add("scale", f"{2 * w}:{2 * h}:flags=lanczos"),
+            graph.add("buffersink"),
+        ]
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        graph.configure()
+        vout = out.add_stream("libx264", rate=2 * rate)
+        vout.width, vout.height, vout.pix_fmt = 2 * w, 2 * h, "yuv420p"
+        vout.options = {"crf": str(crf), "preset": preset}
+
+        def drain():
+            while True:
+                try:
+                    frame = graph.vpull()
+                except (av.BlockingIOError, av.EOFError):
+                    return
+                frame.pict_type = av.video.frame.PictureType.NONE
+                out.mux(vout.encode(frame))
+
+        for frame in inp.decode(vin):
+            graph.vpush(frame)
+            drain()
+        graph.vpush(None)
+        drain()
+        out.mux(vout.encode(None))
+
+
+def stage_times(clip: Path) -> dict:
+    """Decode alone, model alone (frames preloaded) and encode alone, in this process."""
+    from stvsr_cli.pipeline import Upscaler
+    from stvsr_cli.video import EncodeSettings, VideoWriter, probe, read_frames
+    from stvsr_cli.weights import load_model
+
+    t = time.perf_counter()
+    frames = [rgb for rgb, _ in read_frames(clip)]
+    decode = time.perf_counter() - t
+    upscaler = Upscaler(load_model(), "cpu")
+    list(upscaler.run(frames[:2]))  # warm-up
+    t = time.perf_counter()
+    outputs = list(upscaler.run(frames))
+    model = time.perf_counter() - t
+    info = probe(clip)
+    h, w = outputs[0].shape[:2]
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = VideoWriter(Path(tmp) / "enc.mp4", info, w, h, EncodeSettings())
+        t = time.perf_counter()
+        for i, frame in enumerate(outputs):
+            writer.write(frame, i)
+        writer.close()
+        encode = time.perf_counter() - t
+    return {
+        "decode_s": decode,
+        "model_s": model,
+        "encode_s": encode,
+        "input_frames": len(frames),
+        "output_frames": len(outputs),
+        "lr_size": [frames[0].shape[1], frames[0].shape[0]],
+    }
+
+
+def model_flops_per_input_frame(width: int, height: int) -> float:
+    """FLOPs of one keyframe upscale + one pair interpolation at this LR size (steady state)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from stvsr_cli.weights import load_model
+
+    model = load_model()
+    m = model.size_multiple
+    h, w = -(-height // m) * m, -(-width // m) * m
+    l0, l1 = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
+    with torch.inference_mode():
+        h0 = model.upscale(l0)
+        h1 = model.upscale(l1)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.upscale(l1)
+            model.interpolate(l0, l1, h0, h1)
+    return float(counter.get_total_flops())
+
+
+def conv_throughput() -> float:
+    """GFLOP/s of a 64->64 3x3 conv2d on a [1, 64, 256, 256] channels-last fp32 tensor."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 64 * 64 * 9 * 256 * 256
+    with torch.inference_mode():
+        for _ in range(3):
+            conv(x)
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 3.0:
+            conv(x)
+            n += 1
+    return flops * n / (time.perf_counter() - t) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--skip-4k", action="store_true")
+    args = parser.parse_args()
+    results: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = make_clip(args.source, tmp / "clip360.mp4", args.frames, 640, 360)
+        ours_s, ours_mb = run_measured(stvsr_cmd(clip, tmp / "ours.mp4"))
+        t = time.perf_counter()
+        classical_pipeline(clip, tmp / "classical.mp4")
+        classical_s = time.perf_counter() - t
+        results["end_to_end_640x360"] = {
+            "frames_in": args.frames,
+            "stvsr_s": ours_s,
+            "stvsr_peak_rss_mib": ours_mb,
+            "classical_s": classical_s,
+            "ratio": ours_s / classical_s,
+            "stvsr_output_fps": (2 * args.frames - 1) / ours_s,
+        }
+        stages = stage_times(clip)
+        flops = model_flops_per_input_frame(640, 360)
+        stages["gflop_per_input_frame"] = flops / 1e9
+        stages["model_gflops_per_s"] = flops * stages["input_frames"] / stages["model_s"] / 1e9
+        stages["conv_ceiling_gflops_per_s"] = conv_throughput()
+        results["stages_640x360"] = stages
+        for n in (31, 91):
+            small = make_clip(args.source, tmp / f"clip{n}.mp4", n, 320, 180)
+            wall, mb = run_measured(stvsr_cmd(small, tmp / f"o{n}.mp4"))
+            results[f"rss_320x180_{n}_frames"] = {"seconds": wall, "peak_rss_mib": mb}
+        if not args.skip_4k:
+            big = make_clip(args.source, tmp / "clip1080.mp4", 4, 1920, 1080)
+            wall, mb = run_measured(stvsr_cmd(big, tmp / "o4k.mp4"))
+            results["1080p_to_4k_cpu_4_frames"] = {"seconds": wall, "peak_rss_mib": mb}
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
