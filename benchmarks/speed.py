@@ -27,7 +27,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

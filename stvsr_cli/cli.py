@@ -172,14 +172,30 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
+    log_every: Annotated[int, typer.Option(min=1, help="Write a log.jsonl record every N steps.")] = 10,
+    strides: Annotated[
+        str, typer.Option(help="Frame strides of the sampled triplets, comma-separated (larger: more motion).")
+    ] = "1,2,3",
+    model_config: Annotated[
+        Path | None,
+        typer.Option(help="JSON model config (DualStreamConfig.to_json()) for a fresh model; default: the paper's."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
+    import os
+
     from .train import TrainConfig
     from .train import train as run_training
 
     if degradation not in ("bicubic_aa", "bicubic"):
         _fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
+    try:
+        stride_values = tuple(int(s) for s in strides.split(",") if s.strip())
+    except ValueError:
+        stride_values = ()
+    if not stride_values or min(stride_values) < 1:
+        _fail(f"--strides must be positive whole numbers separated by commas, not {strides!r}")
     config = TrainConfig(
         data=[str(d) for d in data],
         out=str(out),
@@ -192,12 +208,16 @@ def train(
         lr=lr,
         pretrain_lr=pretrain_lr,
         crop=crop,
+        strides=stride_values,
         degradation=degradation,
         seed=seed,
         init=str(init) if init else None,
+        model_config=str(model_config) if model_config else None,
         val_every=val_every,
         save_every=save_every,
+        log_every=log_every,
     )
+    quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone reports
     from .progress import TrainProgress
 
     bar = TrainProgress(total=steps, enabled=not quiet)

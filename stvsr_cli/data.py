@@ -42,7 +42,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def read_list(path: Path) -> list[str]:
     """Read a Vimeo list file: one ``XXXXX/YYYY`` per line; CRLF, blanks and spaces tolerated."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a leading BOM is not data
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -105,6 +105,8 @@ def load_sequences(
     """All sequences of ``root`` for ``split`` (``train`` or ``test``; only Vimeo layouts have a
     test list; other layouts return everything for ``train`` and nothing for ``test``)."""
     root = Path(root)
+    if not root.is_dir():  # also when the layout is forced: no traceback from iterdir()
+        raise StvsrError(f"training data folder not found: {root}")
     layout = layout or detect_layout(root)
     if layout not in LAYOUTS:
         raise StvsrError(f"unknown data layout {layout!r}; choose one of {', '.join(LAYOUTS)}")

@@ -144,7 +144,7 @@ class Upscaler:
         if self.mode == "time":
             hr = lr
         else:
-            hr = self._run(lambda l, _: self.model.upscale(l[0]), [lr], [])
+            hr = self._run(lambda lo, _: self.model.upscale(lo[0]), [lr], [])
         keys = self._to_frames(hr, out_h, out_w)
         lr_all, hr_all, raw = lr, hr, frames
         if prev is not None:
@@ -157,10 +157,12 @@ class Upscaler:
             l0, l1 = lr_all[:-1], lr_all[1:]
             if self.mode == "time":
                 t = self.model.temporal
-                mid = self._run(lambda l, _: t.synthesize(l[0], l[1], t.estimate(l[0], l[1])), [l0, l1], [])
+                mid = self._run(lambda lo, _: t.synthesize(lo[0], lo[1], t.estimate(lo[0], lo[1])), [l0, l1], [])
             else:
                 mid = self._run(
-                    lambda l, h: self.model.interpolate(l[0], l[1], h[0], h[1]), [l0, l1], [hr_all[:-1], hr_all[1:]]
+                    lambda lo, hi: self.model.interpolate(lo[0], lo[1], hi[0], hi[1]),
+                    [l0, l1],
+                    [hr_all[:-1], hr_all[1:]],
                 )
             mids = self._to_frames(mid, out_h, out_w)
             prev_keys = [prev["key"]] + keys if prev is not None else keys

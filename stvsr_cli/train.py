@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -196,32 +197,39 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def _full_triplet(seq, start: int) -> torch.Tensor:
+    """Frames ``start..start+2`` of ``seq`` as ``[3, 3, H, W]`` uint8, cropped to multiples of 32."""
+    t = torch.from_numpy(np.stack([seq.frame(start + k) for k in range(3)])).permute(0, 3, 1, 2)
+    h, w = (t.shape[-2] // 32) * 32, (t.shape[-1] // 32) * 32
+    return t[..., :h, :w].contiguous()
+
+
 def validation_triplets(config: TrainConfig) -> list[torch.Tensor]:
-    """Fixed full-frame HR triplets ``[3, 3, H, W]`` uint8 (cropped to multiples of 32)."""
+    """Fixed full-frame HR triplets ``[3, 3, H, W]`` uint8 (cropped to multiples of 32).
+
+    ``config.val`` folders give ``val_triplets`` evenly spaced triplets per sequence (a Vimeo
+    folder its test list, else its train list); Vimeo-layout ``config.data`` adds the first 64
+    sequences of its own test list. Frames smaller than 32 pixels are skipped.
+    """
     triplets = []
-    roots = config.val or []
-    for root in roots:
-        for seq in load_sequences(Path(root), None, "train", config.max_frames):
+    for root in config.val or []:
+        root = Path(root)
+        sequences = load_sequences(root, None, "test", config.max_frames) or load_sequences(
+            root, None, "train", config.max_frames
+        )
+        for seq in sequences:
             n = len(seq)
-            starts = (
-                sorted({round(i * (n - 3) / max(config.val_triplets - 1, 1)) for i in range(config.val_triplets)})
-                if n > 3
-                else [0]
-            )
-            for s in starts:
-                t = torch.from_numpy(__import__("numpy").stack([seq.frame(s + k) for k in range(3)])).permute(
-                    0, 3, 1, 2
-                )
-                h, w = (t.shape[-2] // 32) * 32, (t.shape[-1] // 32) * 32
-                triplets.append(t[..., :h, :w].contiguous())
+            if n < 3:
+                continue
+            k = config.val_triplets
+            starts = sorted({round(i * (n - 3) / max(k - 1, 1)) for i in range(k)}) if n > 3 else [0]
+            triplets.extend(_full_triplet(seq, s) for s in starts)
     for root in config.data:  # Vimeo-style data brings its own test list
         root = Path(root)
         if root.is_dir():
             for seq in load_sequences(root, config.layout, "test", config.max_frames)[:64]:
-                t = torch.from_numpy(__import__("numpy").stack([seq.frame(k) for k in range(3)])).permute(0, 3, 1, 2)
-                h, w = (t.shape[-2] // 32) * 32, (t.shape[-1] // 32) * 32
-                triplets.append(t[..., :h, :w].contiguous())
-    return triplets
+                triplets.append(_full_triplet(seq, 0))
+    return [t for t in triplets if t.shape[-1] and t.shape[-2]]
 
 
 @torch.inference_mode()
@@ -259,8 +267,16 @@ def _build_model(config: TrainConfig) -> DualStream:
     if config.init:
         return load_model(config.init)
     if config.model_config:
-        values = json.loads(Path(config.model_config).read_text())
-        return DualStream(DualStreamConfig.from_dict(values))
+        path = Path(config.model_config)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(values, dict):
+                raise ValueError("expected a JSON object (DualStreamConfig.to_json())")
+            return DualStream(DualStreamConfig.from_dict(values))
+        except OSError as e:
+            raise StvsrError(f"cannot read --model-config {path}: {e.strerror or e}") from None
+        except (ValueError, TypeError, KeyError) as e:  # JSONDecodeError is a ValueError
+            raise StvsrError(f"--model-config {path} is not a usable model config: {e}") from None
     return DualStream()
 
 
@@ -282,62 +298,113 @@ def _build_sampler(config: TrainConfig) -> TripletSampler:
     return TripletSampler(sequences, stills, sample_config, seed=config.seed, still_fraction=config.still_fraction)
 
 
-def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, resume: bool = False) -> Path:
-    """Run (or resume) training; returns the path of the final ``model.safetensors``."""
+# what a resumed run must share with the stopped one: these decide which samples every step
+# sees and how the steps are split into stages (steps may grow: a finished run can go on)
+RESUME_KEYS = ("batch", "seed", "crop", "stage", "degradation", "strides", "still_fraction")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise ``StvsrError`` for options no run can use."""
     if config.stage not in ("all", *STAGES):
         raise StvsrError(f"unknown stage {config.stage!r}; choose all, {', '.join(STAGES)}")
     if config.steps < 1 or config.batch < 1:
         raise StvsrError("--steps and --batch must be at least 1")
     if config.crop % 32 or config.crop < 32:
         raise StvsrError("--crop must be a multiple of 32 (at least 32)")
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = 0, 1
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if distributed:
-        import torch.distributed as dist
+    if not config.strides or any(int(s) != s or s < 1 for s in config.strides):
+        raise StvsrError(f"--strides must be positive whole numbers, not {list(config.strides)}")
+    if not 0.0 <= config.still_fraction <= 1.0:
+        raise StvsrError("the still fraction must be between 0 and 1")
+    if config.degradation not in ("bicubic_aa", "bicubic"):
+        raise StvsrError(f"--degradation must be bicubic_aa or bicubic, not {config.degradation!r}")
+    if config.init and config.model_config:
+        raise StvsrError("--init and --model-config exclude each other (--init brings its own architecture)")
+    for key in ("save_every", "val_every", "log_every"):
+        if getattr(config, key) < 1:
+            raise StvsrError(f"--{key.replace('_', '-')} must be at least 1")
 
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
+
+def _check_resume(config: TrainConfig, meta: dict, model: DualStream, out: Path) -> None:
+    saved = meta["config"]
+    current = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as in the checkpoint
+    for key in RESUME_KEYS:
+        if key in saved and saved[key] != current[key]:
+            flag = "--" + key.replace("_", "-")
+            raise StvsrError(f"--resume: {flag} differs from the run in {out} ({saved[key]!r} there)")
+    trained = getattr(model, "info", {}).get("trained_steps")
+    if trained != meta["step"]:  # stopped between writing the two files
+        raise StvsrError(
+            f"--resume: the checkpoint in {out} is inconsistent (model at step {trained}, "
+            f"optimizer at step {meta['step']}); start a new run"
+        )
+
+
+def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, resume: bool = False) -> Path:
+    """Run (or resume) training; returns the path of the final ``model.safetensors``.
+
+    Raises ``StvsrError`` for bad options, missing data, a missing checkpoint on ``resume``, or
+    an existing run in ``config.out`` without ``resume``. Under ``torchrun`` (``WORLD_SIZE`` > 1)
+    every process calls this; rank 0 alone writes files and calls ``progress``.
+    """
+    check_config(config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     state_path, model_path = out / "last_state.safetensors", out / "last.safetensors"
-    torch.manual_seed(config.seed)
+    if resume and not (state_path.is_file() and model_path.is_file()):
+        raise StvsrError(f"--resume: no checkpoint in {out} (last.safetensors + last_state.safetensors)")
+    if not resume and state_path.exists():
+        raise StvsrError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not distributed:
+        return _train(config, progress, resume, device, 0, 1)
+    import torch.distributed as dist
 
-    start_step, opt_state = 0, None
-    if resume and state_path.exists() and model_path.exists():
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train(config, progress, resume, device, dist.get_rank(), dist.get_world_size())
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(
+    config: TrainConfig,
+    progress: Callable[[dict], None] | None,
+    resume: bool,
+    device: torch.device,
+    rank: int,
+    world: int,
+) -> Path:
+    out = Path(config.out)
+    state_path, model_path = out / "last_state.safetensors", out / "last.safetensors"
+    final = out / "model.safetensors"
+    torch.manual_seed(config.seed)
+    start_step, opt_state, opt_stage = 0, None, None
+    if resume:
         meta, opt_state, rng = load_state(state_path)
-        start_step = meta["step"]
-        saved = meta["config"]
-        for key in ("batch", "seed", "crop", "stage", "degradation"):
-            if saved.get(key) != asdict(config).get(key) and not (key == "crop" and saved.get(key) is None):
-                raise StvsrError(f"--resume: {key} differs from the run in {out} ({saved.get(key)!r} there)")
         model = load_model(model_path)
+        _check_resume(config, meta, model, out)
+        start_step, opt_stage = meta["step"], meta["stage"]
         torch.set_rng_state(rng)
-        opt_stage = meta["stage"]
-    elif resume and rank == 0 and not state_path.exists():
-        raise StvsrError(f"--resume: no checkpoint in {out}")
     else:
         model = _build_model(config)
-        opt_stage = None
     if start_step >= config.steps:
-        final = out / "model.safetensors"
         if rank == 0:
             save_model(model, final, info=_info(config, start_step))
         return final
 
-    model.to(device).train()
-    sampler = _build_sampler(config)
+    sampler = _build_sampler(config)  # before anything is written: bad data leaves no run folder
     val_set = validation_triplets(config) if rank == 0 else []
+    out.mkdir(parents=True, exist_ok=True)
+    model.to(device).train()
     antialias = config.degradation != "bicubic"
     log = open(out / "log.jsonl", "a") if rank == 0 else None
-    plan = stage_plan(config)
     step = start_step
     t0 = time.time()
     try:
-        for stage, first, end in plan:
+        for stage, first, end in stage_plan(config):
             if end <= step:
                 continue
             params = set_trainable(model, stage)
@@ -346,12 +413,13 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, r
                 optimizer.load_state_dict(opt_state)
             opt_state = None
             runner: nn.Module = TrainStep(model)
-            if distributed:
+            if world > 1:
                 runner = nn.parallel.DistributedDataParallel(runner)
             while step < end:
                 lr_now = learning_rate(config, stage, step, first, end)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_now
+                # every process takes its own slice of the step's samples: [rank * batch, +batch)
                 base = step * config.batch * world + rank * config.batch
                 hr = sampler.batch(list(range(base, base + config.batch))).to(device).float() / 255
                 lr_frames = degrade(hr, antialias)
@@ -361,6 +429,8 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, r
                 loss.backward()
                 optimizer.step()
                 step += 1
+                if rank != 0:
+                    continue
                 record = {
                     "step": step,
                     "stage": stage,
@@ -369,30 +439,25 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, r
                     **{k: round(v.item(), 5) for k, v in losses.items()},
                     "elapsed_s": round(time.time() - t0, 1),
                 }
-                if rank == 0:
-                    if step % config.log_every == 0 or step == end:
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
-                    if step % config.save_every == 0 or step == end:
-                        _checkpoint(model, optimizer, config, stage, step, out)
-                    if val_set and (step % config.val_every == 0 or step == end):
-                        v = validate(model, val_set, antialias)
-                        log.write(json.dumps({"step": step, "stage": stage, "val": v}) + "\n")
-                        log.flush()
-                        record["val"] = v
-                    if progress:
-                        progress(record)
-        final = out / "model.safetensors"
+                if step % config.log_every == 0 or step == end:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if step % config.save_every == 0 or step == end:
+                    _checkpoint(model, optimizer, config, stage, step, out)
+                if val_set and (step % config.val_every == 0 or step == end):
+                    v = validate(model, val_set, antialias)
+                    log.write(json.dumps({"step": step, "stage": stage, "val": v}) + "\n")
+                    log.flush()
+                    record["val"] = v
+                if progress:
+                    progress(record)
+            del runner  # a stage's DDP wrapper (and its gradient hooks) ends with the stage
         if rank == 0:
             save_model(model, final, info=_info(config, step))
         return final
     finally:
         if log:
             log.close()
-        if distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _info(config: TrainConfig, step: int) -> dict:
