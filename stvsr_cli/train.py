@@ -11,7 +11,8 @@ Stages, in order (``stage="all"``):
 A run folder holds ``last.safetensors`` (the model, loadable by ``stvsr upscale --model``),
 ``last_state.safetensors`` (optimizer tensors, step, RNG; JSON in its metadata),
 ``log.jsonl`` and, when the run ends, ``model.safetensors``. Sample ``i`` of the data depends
-only on ``(seed, i)`` and the learning rate only on the step, so ``resume`` continues exactly.
+only on ``(seed, i)`` and the learning rate only on the step, so ``resume`` continues exactly
+(a new run refuses a folder that already holds one: ``resume`` it or choose another).
 Under ``torchrun`` each process takes its own slice of every step's samples (DDP, gloo on CPU).
 """
 

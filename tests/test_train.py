@@ -1,0 +1,386 @@
+"""``stvsr train``: losses per stage, frozen parameters, exact resume, learning, DDP and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from stvsr_cli.cli import app
+from stvsr_cli.data import degrade
+from stvsr_cli.errors import StvsrError
+from stvsr_cli.nets import DualStream
+from stvsr_cli.train import STAGES, TrainConfig, learning_rate, stage_losses, stage_plan, train
+from stvsr_cli.weights import load_model, save_model
+
+from .conftest import make_clip, moving_frames, randomize, tiny_config, video_facts
+from .test_cli import assert_clean_error
+from .test_data import make_frame_folders, make_vimeo, one_thread  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture
+def tiny_json(tmp_path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(tiny_config().to_json())
+    return path
+
+
+@pytest.fixture
+def vimeo(tmp_path) -> Path:
+    """Vimeo-90K triplets, 64×64: three for training, one in the test list (validation)."""
+    root = tmp_path / "vimeo"
+    make_vimeo(root, train=["00001/0001", "00001/0002", "00002/0001"], test=["00003/0001"])
+    return root
+
+
+@pytest.fixture
+def random_init(tmp_path) -> Path:
+    """A tiny model with no zero layers: every parameter gets a gradient from the first step."""
+    torch.manual_seed(1)
+    path = tmp_path / "init.safetensors"
+    save_model(randomize(DualStream(tiny_config()), scale=0.05), path)
+    return path
+
+
+def tiny_train_config(data: Path, out: Path, **kwargs) -> TrainConfig:
+    values = dict(batch=2, crop=32, val_every=1000, save_every=1000, log_every=1)
+    values.update(kwargs)
+    return TrainConfig(data=[str(data)], out=str(out), **values)
+
+
+def log_records(run: Path) -> list[dict]:
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "loss" in r]
+
+
+# ---------------------------------------------------------------- losses and schedule
+
+
+EXPECTED_KEYS = {
+    "ms": {"ms"},
+    "mt": {"mt", "mt_hr"},
+    "fusion": {"fused", "refined"},
+    "joint": {"fused", "refined", "st", "ts", "ms", "mt"},
+}
+
+
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_losses_are_the_documented_l1_terms(stage):
+    torch.manual_seed(0)
+    model = randomize(DualStream(tiny_config()), scale=0.05)
+    hr = torch.from_numpy(np.stack(moving_frames(6, 32, 32))).permute(0, 3, 1, 2).float().div(255)
+    hr = hr.reshape(2, 3, 3, 32, 32)  # [B, frames t-1 t t+1, 3, H, W]
+    lr = degrade(hr)
+    losses = stage_losses(model, stage, hr, lr)
+    assert set(losses) == EXPECTED_KEYS[stage]
+    for value in losses.values():
+        assert value.dim() == 0 and torch.isfinite(value) and value > 0
+    (h0, h1, h2), (l0, l1, l2) = hr.unbind(1), lr.unbind(1)
+    with torch.no_grad():
+        if stage == "ms":
+            want = {"ms": _l1(torch.cat([model.spatial(lr[:, k]) for k in range(3)]), hr.transpose(0, 1).flatten(0, 1))}
+        elif stage == "mt":
+            motion = model.temporal.estimate(l0, l2)
+            want = {"mt": _l1(model.temporal(l0, l2), l1), "mt_hr": _l1(model.temporal.synthesize(h0, h2, motion), h1)}
+        else:
+            out = model(l0, l2)
+            want = {"fused": _l1(out["h_fused"], h1), "refined": _l1(out["h_refined"], h1)}
+            if stage == "joint":
+                want["st"] = _l1(out["h_st"], h1)
+                want["ts"] = _l1(out["h_ts"], h1)
+                want["ms"] = _l1(out["h0"], h0) + _l1(out["h1"], h2)  # both keyframes
+                want["mt"] = _l1(out["l_mid"], l1)
+    for key, value in want.items():
+        torch.testing.assert_close(losses[key].detach(), value, rtol=1e-5, atol=1e-7, msg=key)
+    if stage == "joint":  # the streams really are different frames
+        assert len({round(losses[k].item(), 6) for k in ("st", "ts", "fused", "refined")}) >= 3
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 7, 10, 33, 1000])
+def test_stage_plan_covers_every_step_once(steps):
+    plan = stage_plan(TrainConfig(data=[], out="", steps=steps))
+    assert [name for name, _, _ in plan] == list(STAGES)
+    assert plan[0][1] == 0 and plan[-1][2] == steps
+    assert all(a[2] == b[1] and a[1] <= a[2] for a, b in zip(plan, plan[1:]))
+    assert stage_plan(TrainConfig(data=[], out="", steps=steps, stage="mt")) == [("mt", 0, steps)]
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth():
+    config = TrainConfig(data=[], out="", lr=1e-4, pretrain_lr=1e-3)
+    assert learning_rate(config, "ms", 100, 100, 200) == pytest.approx(1e-3 / 3)  # warm-up: 3 steps
+    assert learning_rate(config, "ms", 102, 100, 200) == pytest.approx(1e-3)
+    assert learning_rate(config, "joint", 102, 100, 200) == pytest.approx(1e-4)
+    rates = [learning_rate(config, "fusion", s, 0, 100) for s in range(3, 100)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] == pytest.approx(1e-5, rel=0.01)
+
+
+# ---------------------------------------------------------------- what each stage trains
+
+
+@pytest.mark.parametrize(
+    "stage,trained",
+    [("fusion", ("fusion.", "refine.")), ("ms", ("spatial.",)), ("mt", ("temporal.",))],
+)
+def test_a_stage_trains_its_networks_and_leaves_the_others_bit_identical(tmp_path, vimeo, random_init, stage, trained):
+    before = load_file(str(random_init))
+    # RAdam's first 5 steps move by lr * momentum, which rounds away to nothing for the deep
+    # U-Net levels (gradients ~1e-9); from step 6 on it is adaptive and moves every tensor
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=7, stage=stage, lr=1e-3, pretrain_lr=1e-3)
+    config.init = str(random_init)
+    final = train(config)
+    after = load_file(str(final))
+    assert set(after) == set(before)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    frozen = {name for name in before if not name.startswith(trained)}
+    assert not changed & frozen, sorted(changed & frozen)[:5]
+    assert changed == set(before) - frozen  # every tensor of the trained networks moved
+    assert load_model(final).info["trained_steps"] == 7
+
+
+# ---------------------------------------------------------------- resume
+
+
+class Stop(KeyboardInterrupt):
+    """What Ctrl-C does to a run: raised from the progress callback after step ``at``."""
+
+
+def stop_at(at: int):
+    def progress(record: dict) -> None:
+        if record["step"] == at:
+            raise Stop
+
+    return progress
+
+
+def test_resume_is_exactly_an_uninterrupted_run(tmp_path, vimeo, tiny_json):
+    """stage "all" over 8 steps: ms 0-1, mt 2-3, fusion 4, joint 5-7. Run B is stopped in the
+    middle of mt (step 3: its optimizer state must come back) and again in joint (step 6,
+    after a stage switch that started a fresh optimizer), and resumed each time."""
+    common = dict(steps=8, save_every=1, val_every=4, model_config=str(tiny_json))
+    assert [(s, a, b) for s, a, b in stage_plan(tiny_train_config(vimeo, "", **common))] == [
+        ("ms", 0, 2),
+        ("mt", 2, 4),
+        ("fusion", 4, 5),
+        ("joint", 5, 8),
+    ]
+    a = train(tiny_train_config(vimeo, tmp_path / "a", **common))
+    run_b = tmp_path / "b"
+    with pytest.raises(Stop):
+        train(tiny_train_config(vimeo, run_b, **common), progress=stop_at(3))
+    assert load_model(run_b / "last.safetensors").info["trained_steps"] == 3
+    with pytest.raises(Stop):
+        train(tiny_train_config(vimeo, run_b, **common), progress=stop_at(6), resume=True)
+    b = train(tiny_train_config(vimeo, run_b, **common), resume=True)
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert set(wa) == set(wb)
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+    # the same losses step by step, each step logged once
+    la, lb = log_records(tmp_path / "a"), log_records(run_b)
+    assert [r["step"] for r in lb] == list(range(1, 9))
+    assert [(r["stage"], r["loss"]) for r in la] == [(r["stage"], r["loss"]) for r in lb]
+    # and the run did learn something: not the initial model any more
+    init = DualStream(tiny_config()).state_dict()
+    assert any(not torch.equal(init[k], wa[k]) for k in init)
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, vimeo, tiny_json):
+    run = tmp_path / "run"
+    config = dict(steps=2, save_every=1, model_config=str(tiny_json))
+    with pytest.raises(StvsrError, match="no checkpoint"):
+        train(tiny_train_config(vimeo, run, **config), resume=True)
+    assert not run.exists()
+    train(tiny_train_config(vimeo, run, **config))
+    with pytest.raises(StvsrError, match="already holds a training run"):
+        train(tiny_train_config(vimeo, run, **config))
+    for change in ({"batch": 4}, {"crop": 64}, {"seed": 1}, {"stage": "ms"}, {"strides": (1,)}):
+        with pytest.raises(StvsrError, match="--" + next(iter(change)) + " differs"):
+            train(tiny_train_config(vimeo, run, **{**config, **change, "steps": 3}), resume=True)
+    # resuming a finished run with more steps goes on; with no more steps it just re-saves
+    final = train(tiny_train_config(vimeo, run, **{**config, "steps": 3}), resume=True)
+    assert load_model(final).info["trained_steps"] == 3
+    # a model file and an optimizer state from different steps (stopped between the two writes)
+    save_model(load_model(run / "last.safetensors"), run / "last.safetensors", info={"trained_steps": 2})
+    with pytest.raises(StvsrError, match="inconsistent"):
+        train(tiny_train_config(vimeo, run, **{**config, "steps": 4}), resume=True)
+    (run / "last.safetensors").unlink()
+    with pytest.raises(StvsrError, match="no checkpoint"):
+        train(tiny_train_config(vimeo, run, **{**config, "steps": 4}), resume=True)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"stage": "bogus"}, "unknown stage"),
+        ({"crop": 48}, "multiple of 32"),
+        ({"strides": (0, 1)}, "strides"),
+        ({"degradation": "lanczos"}, "degradation"),
+        ({"model_config": "missing.json"}, "cannot read --model-config"),
+    ],
+)
+def test_bad_options_are_clean_errors_before_anything_is_written(tmp_path, vimeo, change, message):
+    with pytest.raises(StvsrError, match=message):
+        train(tiny_train_config(vimeo, tmp_path / "run", steps=1, **change))
+    assert not (tmp_path / "run").exists()
+
+
+def test_init_and_model_config_exclude_each_other(tmp_path, vimeo, tiny_json, random_init):
+    with pytest.raises(StvsrError, match="exclude each other"):
+        train(tiny_train_config(vimeo, tmp_path / "run", steps=1, init=str(random_init), model_config=str(tiny_json)))
+
+
+def test_bad_model_config_json(tmp_path, vimeo):
+    bad = tmp_path / "bad.json"
+    for text in ("{not json", "[1, 2]", '{"spatial": "nope"}', '{"depth": 3}'):
+        bad.write_text(text)
+        with pytest.raises(StvsrError, match="not a usable model config"):
+            train(tiny_train_config(vimeo, tmp_path / "run", steps=1, model_config=str(bad)))
+
+
+# ---------------------------------------------------------------- it learns
+
+
+def test_a_tiny_run_lowers_the_loss(tmp_path, tiny_json):
+    """MS alone on one fixed 32×32 triplet (only flips vary): 30 steps at a high rate."""
+    data = make_frame_folders(tmp_path / "frames", {"shot": 3}, size=(32, 32))
+    train(
+        tiny_train_config(data, tmp_path / "run", steps=30, stage="ms", pretrain_lr=2e-2, model_config=str(tiny_json))
+    )
+    losses = [r["loss"] for r in log_records(tmp_path / "run")]
+    assert len(losses) == 30 and all(np.isfinite(losses))
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < 0.93 * first, (first, last)
+
+
+def test_validation_is_logged_at_stage_ends(tmp_path, vimeo, tiny_json):
+    val = make_frame_folders(tmp_path / "val", {"clip": 5}, size=(48, 64))
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=4, stage="joint", model_config=str(tiny_json))
+    config.val = [str(val), str(vimeo)]
+    train(config)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    (v,) = [r["val"] for r in rows if "val" in r]
+    assert set(v) == {"key", "key_bicubic", "mid_blend", "mid_st", "mid_ts", "mid_fused", "mid_refined"}
+    assert all(10 < x < 99 for x in v.values())
+
+
+# ---------------------------------------------------------------- DDP
+
+WORKER = """
+import os, sys
+from stvsr_cli import train as training
+from stvsr_cli.cli import app
+from stvsr_cli.weights import save_model
+
+# test-only: keep each process's model, to write every replica after the run
+built = []
+build = training._build_model
+training._build_model = lambda config: built.append(build(config)) or built[-1]
+app(sys.argv[2:], prog_name="stvsr", standalone_mode=False)
+save_model(built[0], os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".safetensors"))
+"""
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(
+    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()), reason="no gloo backend"
+)
+def test_ddp_two_processes_keep_identical_replicas(tmp_path, vimeo, tiny_json):
+    """``torchrun --nproc_per_node 2`` (gloo, loopback only) runs ``stvsr train`` for 4 steps of
+    stage "all" (ms, mt, then joint: spatial is trained again under a new DDP wrapper).
+
+    Each process draws *different* samples (its own slice of every step), so the replicas stay
+    equal only if DDP averages the gradients: a worker script saves every rank's model after
+    the run, and the two must be bit-identical (and differ from the start). Averaging two
+    per-rank means of 2 samples is the mean over the step's 4 samples, so rank 0's result also
+    matches a single-process run with batch 4 (up to float round-off).
+    """
+    (tmp_path / "worker.py").write_text(WORKER)
+    args = ["--data", vimeo, "--out", tmp_path / "ddp", "--steps", 4, "--batch", 2, "--crop", 32]
+    args += ["--model-config", tiny_json, "--save-every", 1, "--log-every", 1, "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_addr", "127.0.0.1", "--master_port", str(_free_loopback_port())]
+    command += [str(tmp_path / "worker.py"), str(tmp_path), "train", *map(str, args)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    rank0, rank1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
+    saved = load_file(str(tmp_path / "ddp" / "model.safetensors"))
+    init = DualStream(tiny_config()).state_dict()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+        assert torch.equal(rank0[name], saved[name]), name
+    assert sum(not torch.equal(init[k], rank0[k]) for k in init) > len(init) // 4
+    assert [r["step"] for r in log_records(tmp_path / "ddp")] == [1, 2, 3, 4]  # rank 0 alone logs
+
+    single = train(tiny_train_config(vimeo, tmp_path / "single", steps=4, batch=4, model_config=str(tiny_json)))
+    for name, value in load_file(str(single)).items():
+        torch.testing.assert_close(rank0[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+# ---------------------------------------------------------------- the command line
+
+runner = CliRunner()
+
+
+def cli(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_cli_train_resume_then_upscale_with_the_result(tmp_path, vimeo, tiny_json):
+    run = tmp_path / "RUN"
+    base = ["train", "--data", vimeo, "--out", run, "--batch", 2, "--crop", 32, "--model-config", tiny_json]
+    base += ["--strides", "1,2"]
+    result = cli(*base, "--steps", 2, "-q")
+    assert result.exit_code == 0, result.output
+    assert load_model(run / "model.safetensors").info["trained_steps"] == 2
+    result = cli(*base, "--steps", 4, "--resume", "--log-every", 1)
+    assert result.exit_code == 0, result.output
+    assert "model written to" in result.output
+    model = load_model(run / "model.safetensors")
+    assert model.info["trained_steps"] == 4 and model.config == tiny_config()
+    assert [r["step"] for r in log_records(run)] == [1, 2, 3, 4]  # stage ends, then every step
+
+    clip = make_clip(tmp_path / "in.mp4", n=4, width=32, height=32, audio=False)
+    out = tmp_path / "out.mp4"
+    result = cli("upscale", clip, out, "--model", run / "model.safetensors", "-q")
+    assert result.exit_code == 0, result.output
+    facts = video_facts(out)
+    assert facts["frames"] == 7 and facts["size"] == (64, 64)
+
+
+def test_cli_train_bad_input_is_one_clean_line(tmp_path, vimeo, tiny_json):
+    run = tmp_path / "RUN"
+    tiny = ["--steps", 1, "--batch", 2, "--model-config", tiny_json, "-q"]
+    assert_clean_error(cli("train", "--data", tmp_path / "nope", "--out", run, *tiny), "not found")
+    assert not run.exists()
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--resume", *tiny), "no checkpoint")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--stage", "bogus", *tiny), "unknown stage")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--strides", "1,x", *tiny), "--strides")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--crop", 40, *tiny), "crop")
+    tiny += ["--crop", 32]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--model-config", bad), "model config")
+    assert not run.exists()
+    assert cli("train", "--data", vimeo, "--out", run, *tiny).exit_code == 0
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny), "--resume")
