@@ -88,10 +88,16 @@ def upscale(
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
     pix_fmt: Annotated[
-        str | None, typer.Option("--pix-fmt", help="Output pixel format (default: the codec's).")
+        str | None,
+        typer.Option(
+            "--pix-fmt", help="Output pixel format (default: the input's bit depth and chroma where the codec can)."
+        ),
     ] = None,
     lossless: Annotated[
-        bool, typer.Option(help="Write RGB FFV1 (use a .mkv output): pixels are exactly the model's output.")
+        bool,
+        typer.Option(
+            help="Write RGB FFV1 (use a .mkv output; 16-bit for >8-bit input): pixels are exactly the model's output."
+        ),
     ] = False,
     tile: Annotated[
         int, typer.Option(min=0, help="Process LR frames in tiles of this size (0: automatic on large frames).")
@@ -101,6 +107,16 @@ def upscale(
     ] = 0.3,
     frames: Annotated[int, typer.Option(min=0, help="Only the first N input frames (a quick preview); 0: all.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Work in segments kept in a hidden folder beside the output; "
+            "run the same command again after an interruption to continue."
+        ),
+    ] = False,
+    segment_frames: Annotated[
+        int, typer.Option(min=0, help="With --resume: input frames per segment (0: about 10 seconds).")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Upscale a video 2× in space and 2× in time (N frames in, 2N−1 frames out)."""
@@ -122,6 +138,8 @@ def upscale(
         scene_threshold=scene_threshold,
         overwrite=overwrite,
         max_frames=frames,
+        resume=resume,
+        segment_frames=segment_frames,
     )
     from .progress import ProgressReporter
 

@@ -13,10 +13,12 @@ _BINS = 16
 
 
 def _coarse(frame: np.ndarray) -> np.ndarray:
+    """A 1/8-size view in [0, 1] (uint8 or uint16 frames: each on its own full scale)."""
+    peak = float(np.iinfo(frame.dtype).max) if np.issubdtype(frame.dtype, np.integer) else 1.0
     h, w = (frame.shape[0] // 8) * 8, (frame.shape[1] // 8) * 8
     if h == 0 or w == 0:
-        return frame.astype(np.float32) / 255.0
-    return frame[:h, :w].reshape(h // 8, 8, w // 8, 8, -1).mean(axis=(1, 3), dtype=np.float32) / 255.0
+        return frame.astype(np.float32) / peak
+    return frame[:h, :w].reshape(h // 8, 8, w // 8, 8, -1).mean(axis=(1, 3), dtype=np.float32) / peak
 
 
 def _histogram(coarse: np.ndarray) -> np.ndarray:
@@ -26,7 +28,8 @@ def _histogram(coarse: np.ndarray) -> np.ndarray:
 
 
 def cut_score(a: np.ndarray, b: np.ndarray) -> float:
-    """In [0, 1]: how much ``b`` looks like a different shot from ``a`` (uint8 RGB ``[H, W, 3]``).
+    """In [0, 1]: how much ``b`` looks like a different shot from ``a`` (RGB ``[H, W, 3]``,
+    uint8 or uint16).
 
     The smaller of the histogram distance (half the L1 distance of per-channel 16-bin
     histograms, 0 = same colours) and twice the mean absolute difference of the coarse views

@@ -1,15 +1,29 @@
 """Everything PyAV: probing, decoding to RGB, encoding, stream copy, timestamps and colour.
 
-Frames cross this module's boundary as uint8 RGB numpy arrays ``[H, W, 3]`` paired with an
-integer ``pts`` in the input video stream's ``time_base``. Output timestamps use a time base
-twice as fine (``time_base / 2``) so that a frame exactly halfway between two input frames has
-an integer pts: keyframe ``i`` gets ``2 * pts_i``, the intermediate ``pts_i + pts_(i+1)``.
+Frames cross this module's boundary as RGB numpy arrays ``[H, W, 3]`` paired with an integer
+``pts`` in the input video stream's ``time_base``: uint8 for 8-bit input, uint16 (full 16-bit
+scale) for input of more than 8 bits per component when asked for (``deep=True``). Output
+timestamps use a time base twice as fine (``time_base / 2``) so that a frame exactly halfway
+between two input frames has an integer pts: keyframe ``i`` gets ``2 * pts_i``, the
+intermediate ``pts_i + pts_(i+1)``.
+
+Colour: frames are decoded to RGB with the input's own matrix and range, and encoded with the
+same matrix, range, primaries and transfer tags (and display matrix, i.e. rotation); 10-bit
+input stays 10-bit where the output codec allows it.
+
+Every error a damaged or hostile input can cause comes out as ``InputError`` (one line);
+errors writing the output (disk full included) come out as ``OutputError``.
 """
 
 from __future__ import annotations
 
+import errno
+import heapq
+import io
 import os
+import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +34,14 @@ from .errors import InputError, OutputError
 
 # colour tags we pass through; values follow FFmpeg's AVCOL_* enums (2 = unspecified)
 _UNSPECIFIED = 2
+_LIMITED, _FULL = 1, 2
+# the container segments of a resumable job are written in: it keeps any time base exactly and
+# (with negative timestamps allowed) stores every pts as given
+SEGMENT_FORMAT = "nut"
+# text subtitle codecs to convert to, in order, when the output cannot hold the input's own
+_TEXT_SUBTITLE_TARGETS = ("mov_text", "ass", "subrip", "webvtt")
+# what PyAV and FFmpeg raise on damaged or hostile input (besides FFmpegError itself)
+_DAMAGE = (ValueError, OverflowError, UnicodeDecodeError, IndexError, EOFError)
 
 
 @dataclass
@@ -42,11 +64,54 @@ class VideoInfo:
     audio_streams: int = 0
     subtitle_streams: int = 0
     other_streams: list[str] = field(default_factory=list)
+    bit_depth: int = 8  # bits per colour component of the decoded format
+    chroma: str = "420"  # "420", "422", "444" (YUV subsampling), "rgb", "gray" or "other"
+    has_alpha: bool = False
+    display_matrix: tuple[int, ...] | None = None  # rotation/flip as FFmpeg stores it (9 ints)
+
+    @property
+    def deep(self) -> bool:
+        """More than 8 bits per component: frames travel as uint16."""
+        return self.bit_depth > 8
 
 
-def _open_input(path: Path):
+def _describe_format(fmt) -> tuple[int, str, bool]:
+    """(bit depth, chroma layout, has alpha) of an ``av.VideoFormat``."""
+    colour = [c for c in fmt.components if not c.is_alpha]
+    has_alpha = len(colour) < len(fmt.components)
+    depth = max((c.bits for c in colour), default=8)
+    if fmt.has_palette:
+        return 8, "rgb", has_alpha
+    if fmt.is_rgb:
+        return depth, "rgb", has_alpha
+    if len(colour) == 1:
+        return depth, "gray", has_alpha
+    luma, chroma = colour[0], colour[1]
+    if (chroma.width, chroma.height) == (luma.width, luma.height):
+        return depth, "444", has_alpha
+    if chroma.height == luma.height and chroma.width == (luma.width + 1) // 2:
+        return depth, "422", has_alpha
+    if (chroma.width, chroma.height) == ((luma.width + 1) // 2, (luma.height + 1) // 2):
+        return depth, "420", has_alpha
+    return depth, "other", has_alpha
+
+
+def _display_matrix(frame) -> tuple[int, ...] | None:
+    """The frame's display matrix side data (rotation and flips) as 9 ints, if it has one."""
     import av
 
+    try:
+        raw = bytes(frame.side_data[av.sidedata.sidedata.Type.DISPLAYMATRIX])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if len(raw) != 36:
+        return None
+    matrix = struct.unpack("<9i", raw)
+    identity = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    return None if matrix == identity else matrix
+
+
+def _check_input_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
@@ -59,14 +124,31 @@ def _open_input(path: Path):
         raise InputError(f"input is an empty file: {path}")
     if not os.access(path, os.R_OK):
         raise InputError(f"input is not readable (permission denied): {path}")
+
+
+@contextmanager
+def _reading(path: Path, what: str = "input is damaged or not a video PyAV can read"):
+    """Turns whatever PyAV raises while reading ``path`` into one ``InputError``: the one
+    place that decides that a hostile file never surfaces as a traceback."""
+    import av
+
     try:
+        yield
+    except (av.error.FFmpegError, *_DAMAGE) as e:
+        raise InputError(f"{what}: {path} ({_ffmpeg_reason(e)})") from None
+
+
+def _open_input(path: Path):
+    import av
+
+    _check_input_file(path)
+    with _reading(path, "not a video file PyAV can read"):
         return av.open(str(path), mode="r")
-    except av.error.FFmpegError as e:
-        raise InputError(f"not a video file PyAV can read: {path} ({_ffmpeg_reason(e)})") from None
 
 
 def _ffmpeg_reason(e: Exception) -> str:
-    return getattr(e, "strerror", None) or str(e).split(":")[0] or type(e).__name__
+    reason = getattr(e, "strerror", None) or str(e).split(":")[0] or type(e).__name__
+    return reason.strip().splitlines()[0] if reason.strip() else type(e).__name__
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -75,57 +157,67 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     Raises ``InputError`` (one line) for a missing/empty/unreadable file, a non-video file,
     an audio-only file, or a video stream that yields no frame.
     """
-    import av
-
     path = Path(path)
-    with _open_input(path) as container:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
-            raise InputError(f"input has no video stream ({', '.join(kinds)} only): {path}")
-        stream = container.streams.video[0]
-        cc = stream.codec_context
-        if not cc.width or not cc.height:
-            raise InputError(f"input video stream has no frame size (corrupt header?): {path}")
-        try:
-            first = next(container.decode(stream), None)
-        except (av.error.FFmpegError, ValueError) as e:
-            raise InputError(f"input video cannot be decoded: {path} ({_ffmpeg_reason(e)})") from None
-        if first is None:
-            raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}")
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-        duration = 0.0
-        if stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / 1_000_000
-        return VideoInfo(
-            path=path,
-            width=first.width,
-            height=first.height,
-            time_base=stream.time_base or Fraction(1, 90000),
-            rate=Fraction(rate),
-            frames=stream.frames or 0,
-            duration=duration,
-            codec=cc.name,
-            pix_fmt=first.format.name,
-            colorspace=int(first.colorspace),
-            color_range=int(first.color_range),
-            color_primaries=int(getattr(first, "color_primaries", _UNSPECIFIED)),
-            color_trc=int(getattr(first, "color_trc", _UNSPECIFIED)),
-            audio_streams=len(container.streams.audio),
-            subtitle_streams=len(container.streams.subtitles),
-            other_streams=[s.type for s in container.streams if s.type not in ("video", "audio", "subtitle")],
-        )
+    with _open_input(path) as container, _reading(path, "input video cannot be decoded"):
+        return _probe_open(path, container)
 
 
-def frame_to_rgb(frame) -> np.ndarray:
-    """Decoded ``av.VideoFrame`` -> uint8 RGB ``[H, W, 3]``, using the frame's own colour
-    matrix and range tags (unspecified ones take FFmpeg's defaults, as ffmpeg itself does)."""
+def _probe_open(path: Path, container) -> VideoInfo:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise InputError(f"input has no video stream ({', '.join(kinds)} only): {path}")
+    stream = container.streams.video[0]
+    cc = stream.codec_context
+    if cc is None:
+        raise InputError(f"input video stream uses a codec PyAV cannot decode (unknown or corrupt header): {path}")
+    if not cc.width or not cc.height:
+        raise InputError(f"input video stream has no frame size (corrupt header?): {path}")
+    first = next(container.decode(stream), None)
+    if first is None:
+        raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}")
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+    if rate <= 0 or rate > 10_000:
+        rate = Fraction(25)
+    duration = 0.0
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / 1_000_000
+    bit_depth, chroma, has_alpha = _describe_format(first.format)
+    return VideoInfo(
+        path=path,
+        width=first.width,
+        height=first.height,
+        time_base=stream.time_base or Fraction(1, 90000),
+        rate=Fraction(rate),
+        frames=max(stream.frames or 0, 0),
+        duration=duration,
+        codec=cc.name,
+        pix_fmt=first.format.name,
+        colorspace=int(first.colorspace),
+        color_range=int(first.color_range),
+        color_primaries=int(getattr(first, "color_primaries", _UNSPECIFIED)),
+        color_trc=int(getattr(first, "color_trc", _UNSPECIFIED)),
+        audio_streams=len(container.streams.audio),
+        subtitle_streams=len(container.streams.subtitles),
+        other_streams=[s.type for s in container.streams if s.type not in ("video", "audio", "subtitle")],
+        bit_depth=bit_depth,
+        chroma=chroma,
+        has_alpha=has_alpha,
+        display_matrix=_display_matrix(first),
+    )
+
+
+def frame_to_rgb(frame, deep: bool = False) -> np.ndarray:
+    """Decoded ``av.VideoFrame`` -> RGB ``[H, W, 3]``: uint8, or uint16 when ``deep`` (for
+    input of more than 8 bits). Uses the frame's own colour matrix and range tags
+    (unspecified ones take FFmpeg's defaults, as ffmpeg itself does); alpha is dropped."""
+    target = "rgb48le" if deep else "rgb24"
     kwargs = {}
-    if int(frame.color_range) in (1, 2):
+    if int(frame.color_range) in (_LIMITED, _FULL):
         kwargs["src_color_range"] = int(frame.color_range)
-    if frame.format.name not in ("rgb24",):
-        frame = frame.reformat(format="rgb24", **kwargs)
+    if frame.format.name != target:
+        frame = frame.reformat(format=target, **kwargs)
     return frame.to_ndarray()
 
 
@@ -137,9 +229,10 @@ def decode_all_frames(path: str | os.PathLike, max_frames: int = 0) -> np.ndarra
     return np.stack(frames)
 
 
-def read_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield ``(rgb, pts)`` for every frame of the first video stream, in presentation order."""
-    for kind, item in demux(Path(path), copy_other_streams=False, max_frames=max_frames):
+def read_frames(path: str | os.PathLike, max_frames: int = 0, deep: bool = False) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield ``(rgb, pts)`` for every frame of the first video stream, in presentation order
+    (uint8 RGB, or uint16 with ``deep``)."""
+    for kind, item in demux(Path(path), copy_other_streams=False, max_frames=max_frames, deep=deep):
         if kind == "frame":
             yield item
 
@@ -159,41 +252,85 @@ class FrameTimer:
         return pts
 
 
-def demux(path: Path, copy_other_streams: bool = True, max_frames: int = 0, warnings: list[str] | None = None):
+def demux(
+    path: Path,
+    copy_other_streams: bool = True,
+    max_frames: int = 0,
+    warnings: list[str] | None = None,
+    deep: bool = False,
+    skip_frames: int = 0,
+):
     """Yield ``("frame", (rgb, pts))`` for decoded video frames and ``("packet", packet)``
     for packets of the other (audio/subtitle) streams, in file order.
 
-    Corrupt video packets are skipped (counted in ``warnings``); the stream keeps going.
+    ``skip_frames``: the first frames are decoded but not converted: they come as
+    ``(None, pts)`` (a resumed job skips what it has done). Damage is survived where it can
+    be: corrupt video packets are skipped, and a file that cannot be read past some point
+    ends there; both are counted in ``warnings``. Raises ``InputError`` only when not a
+    single frame comes out.
     """
     import av
 
+    path = Path(path)
     with _open_input(path) as container:
-        if not container.streams.video:
-            raise InputError(f"input has no video stream: {path}")
-        vstream = container.streams.video[0]
-        vstream.thread_type = "AUTO"
-        others = [s for s in container.streams if s.type in ("audio", "subtitle")] if copy_other_streams else []
-        rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
-        timer = FrameTimer(vstream.time_base or Fraction(1, 90000), rate)
-        count = 0
-        bad_packets = 0
-        for packet in container.demux(vstream, *others):
+        with _reading(path):
+            if not container.streams.video:
+                raise InputError(f"input has no video stream: {path}")
+            vstream = container.streams.video[0]
+            if vstream.codec_context is None:
+                raise InputError(f"input video stream uses a codec PyAV cannot decode: {path}")
+            vstream.thread_type = "AUTO"
+            others = [s for s in container.streams if s.type in ("audio", "subtitle")] if copy_other_streams else []
+            rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
+            timer = FrameTimer(vstream.time_base or Fraction(1, 90000), rate)
+            packets = container.demux(vstream, *others)
+        count = bad_packets = damaged_frames = sent = 0
+        interlaced = False
+        stopped = None
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, *_DAMAGE) as e:  # unreadable from here on: end here
+                stopped = _ffmpeg_reason(e)
+                break
             if packet.stream.index != vstream.index:
                 if packet.dts is not None:
                     yield "packet", packet
                 continue
+            sent += packet.size > 0
             try:
                 frames = packet.decode()
-            except (av.error.FFmpegError, ValueError):  # a corrupt packet: skip it, keep going
+            except (av.error.FFmpegError, *_DAMAGE):  # a corrupt packet: skip it, keep going
                 bad_packets += 1
                 continue
             for frame in frames:
-                yield "frame", (frame_to_rgb(frame), timer(frame.pts))
+                damaged_frames += frame.is_corrupt
+                interlaced = interlaced or frame.interlaced_frame
+                try:
+                    rgb = None if count < skip_frames else frame_to_rgb(frame, deep)
+                except (av.error.FFmpegError, *_DAMAGE):
+                    bad_packets += 1
+                    continue
+                yield "frame", (rgb, timer(frame.pts))
                 count += 1
                 if max_frames and count >= max_frames:
                     return
-        if bad_packets and warnings is not None:
-            warnings.append(f"skipped {bad_packets} corrupt video packet(s) in {path.name}")
+        if count == 0:
+            reason = f" ({stopped})" if stopped else ""
+            raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}{reason}")
+        # one frame per packet (but for field-coded interlaced video, two): packets that gave
+        # no frame were lost to damage (the decoder drops what it cannot conceal, e.g. frames
+        # whose reference is gone)
+        lost = bad_packets if interlaced else max(bad_packets, sent - count)
+        if warnings is not None:
+            if lost:
+                warnings.append(f"skipped {lost} corrupt or undecodable video packet(s) in {path.name}")
+            if damaged_frames:
+                warnings.append(f"{damaged_frames} damaged frame(s) of {path.name} were decoded with errors concealed")
+            if stopped:
+                warnings.append(f"{path.name} cannot be read past frame {count} ({stopped}): the output ends there")
 
 
 @dataclass(frozen=True)
@@ -203,22 +340,224 @@ class EncodeSettings:
     codec: str = "libx264"
     crf: int | None = 18
     preset: str | None = "medium"
-    pix_fmt: str | None = None  # None: the codec's natural choice (yuv420p for x264/x265)
-    lossless: bool = False  # RGB FFV1: output pixels are exactly the model's uint8 frames
+    pix_fmt: str | None = None  # None: follow the input (bit depth, 4:4:4) where the codec can, else yuv420p
+    lossless: bool = False  # RGB FFV1: output pixels are exactly the model's frames
 
     @classmethod
     def lossless_rgb(cls) -> EncodeSettings:
+        """8-bit input: ``bgr0``; input of more than 8 bits: 16-bit RGB (``gbrp16le``)."""
         return cls(codec="ffv1", crf=None, preset=None, pix_fmt="bgr0", lossless=True)
 
 
-class VideoWriter:
+def choose_pix_fmt(formats: list[str], info: VideoInfo, settings: EncodeSettings) -> str:
+    """The output pixel format: the one asked for, else the input's bit depth and chroma
+    layout (4:4:4, 4:2:2) where the codec supports them, else 8-bit 4:2:0."""
+    if settings.lossless:
+        if info.deep:
+            for deep_rgb in ("gbrp16le", "rgb48le"):
+                if deep_rgb in formats:
+                    return deep_rgb
+        return settings.pix_fmt or "bgr0"
+    if settings.pix_fmt:
+        return settings.pix_fmt
+    depths = [""]
+    if info.deep:
+        depths = [f"{d}le" for d in (info.bit_depth, 12, 10) if d <= info.bit_depth] + [""]
+    layouts = [info.chroma, "420"] if info.chroma in ("444", "422") else ["420"]
+    for layout in layouts:
+        for depth in depths:
+            if f"yuv{layout}p{depth}" in formats:
+                return f"yuv{layout}p{depth}"
+    for preferred in ("yuv420p", "gbrp", "bgr0", "rgb24"):
+        if preferred in formats:
+            return preferred
+    return formats[0] if formats else "yuv420p"
+
+
+def write_error(path: Path, e: BaseException) -> OutputError:
+    """One line for a failed write: says so plainly when the disk is full."""
+    code = getattr(e, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"disk full: cannot write the output into {path.parent} (no space left on the device)")
+    reason = getattr(e, "strerror", None) or _ffmpeg_reason(e)
+    return OutputError(f"cannot write the output into {path.parent}: {reason}")
+
+
+class _Output:
+    """An output container: the audio/subtitle streams copied from the input (converted or
+    dropped, with a warning, where the container cannot hold them), tags, and muxing that
+    turns write failures into ``OutputError``."""
+
+    def __init__(self, path: Path, warnings: list[str] | None, container_format: str | None = None):
+        import av
+
+        self.path = path
+        self.warnings = warnings if warnings is not None else []
+        options = {"avoid_negative_ts": "disabled"} if container_format == SEGMENT_FORMAT else {}
+        try:
+            self.container = av.open(str(path), mode="w", format=container_format, container_options=options)
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(f"cannot create output {path}: {_ffmpeg_reason(e)}") from None
+        self.routes: dict[int, _CopyRoute] = {}
+
+    def add_copies(self, sources) -> None:
+        """Output streams for the input's audio/subtitle ``sources`` (see ``_CopyRoute``)."""
+        for src in sources:
+            route = _CopyRoute.create(self.container, src, self.warnings)
+            if route is not None:
+                self.routes[src.index] = route
+
+    def copy_tags(self, video_source, video_out) -> None:
+        _copy_stream_tags(video_source, video_out)
+        self.container.metadata.update(
+            {k: v for k, v in video_source.container.metadata.items() if k not in _CONTAINER_KEYS_NOT_COPIED}
+        )
+
+    def copied_packets(self, packet) -> list:
+        """The packets to mux for an input audio/subtitle packet (none for a dropped stream)."""
+        route = self.routes.get(packet.stream.index)
+        return [] if route is None else route.packets(packet)
+
+    def _mux(self, packets) -> None:
+        try:
+            _mux_packets(self.container, packets)
+        except (OSError, ValueError) as e:  # every av.error.FFmpegError is one of these
+            raise write_error(self.path, e) from None
+
+    def _close(self) -> None:
+        try:
+            self.container.close()
+        except (OSError, ValueError) as e:
+            raise write_error(self.path, e) from None
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
+            pass
+
+
+def _mux_packets(container, packets) -> None:
+    """The one call that writes packets to any output (a seam for simulating a full disk)."""
+    container.mux(packets)
+
+
+class _CopyRoute:
+    """How one input audio/subtitle stream reaches the output: packets remuxed as they are,
+    or (text subtitles the container cannot hold, e.g. SRT into MP4) decoded and re-encoded
+    as a text format it can hold."""
+
+    def __init__(self, out, decoder=None):
+        self.out = out
+        self.decoder = decoder  # a decoder for the input stream when converting
+
+    @classmethod
+    def create(cls, container, src, warnings: list[str]) -> _CopyRoute | None:
+        import av
+
+        fmt = container.format.name
+        name = _codec_name(src)
+        what = f"{src.type} stream #{src.index} ({name})"
+        if _muxer_accepts(fmt, template=src):
+            try:
+                out = container.add_stream_from_template(src)
+            except (av.error.FFmpegError, ValueError) as e:
+                warnings.append(f"dropped {what}: the output container cannot hold it ({_ffmpeg_reason(e)})")
+                return None
+            _copy_stream_tags(src, out)
+            return cls(out)
+        decoder = _text_subtitle_decoder(src)
+        if decoder is not None:
+            header = decoder.subtitle_header
+            for target in _TEXT_SUBTITLE_TARGETS:
+                if _muxer_accepts(fmt, codec=target, subtitle_header=header):
+                    out = container.add_stream(target)
+                    out.codec_context.subtitle_header = header
+                    out.codec_context.time_base = src.time_base
+                    out.time_base = src.time_base
+                    _copy_stream_tags(src, out)
+                    warnings.append(f"converted {what} to {target}: the {fmt} container cannot hold {name}")
+                    return cls(out, decoder=decoder)
+        warnings.append(f"dropped {what}: the {fmt} container cannot hold it")
+        return None
+
+    def packets(self, packet) -> list:
+        if self.decoder is None:
+            packet.stream = self.out
+            return [packet]
+        import av
+
+        try:
+            subtitle = self.decoder.decode2(packet)
+            if subtitle is None or len(subtitle) == 0:
+                return []
+            new = self.out.codec_context.encode_subtitle(subtitle)
+        except (av.error.FFmpegError, *_DAMAGE):
+            return []  # one damaged cue is not worth the run
+        new.stream = self.out
+        new.pts, new.dts = packet.pts, packet.dts
+        new.duration = packet.duration or subtitle.end_display_time
+        new.time_base = packet.time_base
+        return [new]
+
+
+def _codec_name(stream) -> str:
+    """The codec's canonical name (``subrip``, not the decoder's ``srt``)."""
+    cc = stream.codec_context
+    if cc is None:
+        return "unknown codec"
+    return getattr(cc.codec, "canonical_name", None) or cc.name
+
+
+def _text_subtitle_decoder(src):
+    """An opened decoder of its own for a text subtitle stream (its ASS header is what a text
+    encoder needs), or None for anything that cannot be converted (audio, bitmap subtitles)."""
+    import av
+
+    if src.type != "subtitle" or src.codec_context is None:
+        return None
+    try:
+        if not av.codec.Codec(src.codec_context.name, "r").text_sub:
+            return None
+        decoder = av.CodecContext.create(src.codec_context.name, "r")
+        if src.codec_context.extradata:
+            decoder.extradata = src.codec_context.extradata
+        decoder.open(strict=False)
+    except (av.error.FFmpegError, *_DAMAGE):
+        return None
+    return decoder if decoder.subtitle_header else None
+
+
+def _muxer_accepts(format_name: str, template=None, codec: str | None = None, subtitle_header=None) -> bool:
+    """Whether the ``format_name`` muxer accepts a stream (a copy of ``template``, or a new
+    ``codec`` stream) up to and including writing its header: some muxers refuse a stream
+    only there. Tried on a throwaway in-memory file."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(), "w", format=format_name) as trial:
+            if template is not None:
+                trial.add_stream_from_template(template)
+            else:
+                stream = trial.add_stream(codec)
+                stream.codec_context.subtitle_header = subtitle_header
+                stream.codec_context.time_base = Fraction(1, 1000)
+            trial.start_encoding()
+        return True
+    except (av.error.FFmpegError, *_DAMAGE, NotImplementedError, TypeError, AttributeError):
+        return False
+
+
+class VideoWriter(_Output):
     """Writes RGB frames as the output video and remuxes the input's audio/subtitle packets.
 
     ``copy_from``: the input's streams to copy (their packets arrive through ``copy_packet``);
     ``video_source``: the input video stream, whose tags (language, title) the output keeps.
     ``rate``: nominal output frame rate (default twice the input's). Frame pts are in
-    ``time_base`` (half the input's). ``close()`` flushes the encoder and writes the trailer;
-    ``abort()`` closes without caring about the result (the caller deletes the file).
+    ``time_base`` (half the input's). ``container_format``: force a container (the segments
+    of a resumable job) instead of the one the file extension names. ``close()`` flushes the
+    encoder and writes the trailer; ``abort()`` closes without caring about the result (the
+    caller deletes the file).
     """
 
     def __init__(
@@ -232,16 +571,12 @@ class VideoWriter:
         warnings: list[str] | None = None,
         rate: Fraction | None = None,
         video_source=None,
+        container_format: str | None = None,
     ):
         import av
 
-        self.path = path
+        super().__init__(path, warnings, container_format)
         self.settings = settings
-        self.warnings = warnings if warnings is not None else []
-        try:
-            self.container = av.open(str(path), mode="w")
-        except (av.error.FFmpegError, ValueError) as e:
-            raise OutputError(f"cannot create output {path}: {_ffmpeg_reason(e)}") from None
         self.time_base = Fraction(info.time_base) / 2
         try:
             stream = self.container.add_stream(settings.codec, rate=rate or info.rate * 2)
@@ -251,24 +586,19 @@ class VideoWriter:
         stream.width, stream.height = width, height
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
-        stream.pix_fmt = settings.pix_fmt or _default_pix_fmt(stream)
-        options = {}
-        if settings.crf is not None and settings.codec in (
-            "libx264",
-            "libx265",
-            "libvpx-vp9",
-            "libaom-av1",
-            "libsvtav1",
-        ):
-            options["crf"] = str(settings.crf)
-        if settings.preset and settings.codec in ("libx264", "libx265", "libsvtav1"):
-            options["preset"] = settings.preset
-        if settings.codec == "libx265":
-            options["x265-params"] = "log-level=error"
-        stream.options = options
-        self.rgb_output = stream.pix_fmt in ("gbrp", "rgb24", "bgr0", "bgra", "rgba", "gbrap")
+        formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
+        pix_fmt = choose_pix_fmt(formats, info, settings)
+        if formats and pix_fmt not in formats:
+            self.container.close()
+            raise OutputError(
+                f"{settings.codec} cannot encode the pixel format {pix_fmt!r}; it can: {', '.join(formats)}"
+            )
+        stream.pix_fmt = pix_fmt
+        stream.options = _encoder_options(settings)
+        self.rgb_output = av.VideoFormat(stream.pix_fmt).is_rgb
         self.colorspace = info.colorspace
-        self.color_range = 1  # limited (TV) range for YUV output, as players expect
+        # the input's range where it says, else limited (TV) range, as players expect
+        self.color_range = info.color_range if info.color_range in (_LIMITED, _FULL) else _LIMITED
         if not self.rgb_output:
             cc = stream.codec_context
             if info.colorspace != _UNSPECIFIED:
@@ -278,28 +608,28 @@ class VideoWriter:
             if info.color_trc != _UNSPECIFIED:
                 cc.color_trc = info.color_trc
             cc.color_range = self.color_range
+        if info.display_matrix:
+            stream.set_display_matrix(info.display_matrix)
         self.video = stream
         self._durations: dict[int, int] = {}
         self._pending: list | None = []
-        self.copied = {}
-        for src in copy_from or []:
-            try:
-                out = self.container.add_stream_from_template(src)
-            except (av.error.FFmpegError, ValueError) as e:
-                self.warnings.append(
-                    f"dropped {src.type} stream #{src.index}: the output container cannot hold it ({_ffmpeg_reason(e)})"
-                )
-                continue
-            _copy_stream_tags(src, out)
-            self.copied[src.index] = out
+        self.add_copies(copy_from or [])
         if video_source is not None:
-            _copy_stream_tags(video_source, stream)
-            self.container.metadata.update(
-                {k: v for k, v in video_source.container.metadata.items() if k not in _CONTAINER_KEYS_NOT_COPIED}
-            )
+            self.copy_tags(video_source, stream)
+
+    @classmethod
+    def for_input(cls, path: Path, info: VideoInfo, width: int, height: int, settings: EncodeSettings, **kwargs):
+        """A writer that copies every audio/subtitle stream of the input ``info.path`` and
+        keeps its video stream's and container's tags."""
+        with _open_input(info.path) as source:
+            with _reading(info.path):
+                copy_from = [s for s in source.streams if s.type in ("audio", "subtitle")]
+                video_source = source.streams.video[0]
+            return cls(path, info, width, height, settings, copy_from, video_source=video_source, **kwargs)
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Encode one uint8 RGB frame at ``pts``, lasting ``duration`` (both in ``self.time_base``).
+        """Encode one RGB frame (uint8, or uint16 on the full 16-bit scale) at ``pts``,
+        lasting ``duration`` (both in ``self.time_base``).
 
         Encoders drop frame durations, so they are put back on the packets by pts: that is
         what lets the last frame last as long as the input's last frame did.
@@ -308,7 +638,7 @@ class VideoWriter:
 
         if duration is not None:
             self._durations[pts] = duration
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
         if self.rgb_output:
             frame = frame.reformat(format=self.video.pix_fmt)
         else:
@@ -318,7 +648,11 @@ class VideoWriter:
             frame = frame.reformat(**kwargs)
         frame.pts = pts
         frame.time_base = self.time_base
-        self._mux_video(self.video.encode(frame))
+        try:
+            packets = self.video.encode(frame)
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(f"the {self.settings.codec} encoder failed: {_ffmpeg_reason(e)}") from None
+        self._mux_video(packets)
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
@@ -334,38 +668,145 @@ class VideoWriter:
                     self._mux(p)
 
     def copy_packet(self, packet) -> None:
-        out = self.copied.get(packet.stream.index)
-        if out is None:
-            return
-        packet.stream = out
-        if self._pending is not None:  # header not written yet: see _mux_video
-            self._pending.append(packet)
-        else:
-            self._mux(packet)
+        for out in self.copied_packets(packet):
+            if self._pending is not None:  # header not written yet: see _mux_video
+                self._pending.append(out)
+            else:
+                self._mux(out)
 
-    def _mux(self, packets) -> None:
+    def close(self) -> None:
         import av
 
         try:
-            self.container.mux(packets)
-        except OSError as e:
-            raise OutputError(f"cannot write output {self.path}: {e.strerror or e}") from None
-        except av.error.FFmpegError as e:
-            raise OutputError(f"cannot write output {self.path}: {_ffmpeg_reason(e)}") from None
-
-    def close(self) -> None:
-        try:
-            self._mux_video(self.video.encode(None))
+            try:
+                packets = self.video.encode(None)
+            except (av.error.FFmpegError, ValueError) as e:
+                raise OutputError(f"the {self.settings.codec} encoder failed: {_ffmpeg_reason(e)}") from None
+            self._mux_video(packets)
             for p in self._pending or []:
                 self._mux(p)
-        finally:
-            self.container.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._close()
 
-    def abort(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
-            pass
+
+def _encoder_options(settings: EncodeSettings) -> dict[str, str]:
+    options = {}
+    if settings.crf is not None and settings.codec in ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"):
+        options["crf"] = str(settings.crf)
+    if settings.preset and settings.codec in ("libx264", "libx265", "libsvtav1"):
+        options["preset"] = settings.preset
+    if settings.codec == "libx265":
+        options["x265-params"] = "log-level=error"
+    return options
+
+
+def segment_format_holds(codec: str) -> bool:
+    """Whether the segment container can hold video encoded with ``codec`` (for ``--resume``)."""
+    import av
+
+    try:
+        name = av.codec.Codec(codec, "w").name
+        with av.open(io.BytesIO(), "w", format=SEGMENT_FORMAT) as trial:
+            trial.add_stream(name)
+        return True
+    except (av.error.FFmpegError, ValueError):
+        return False
+
+
+def segment_timestamps(pts: list[int], last_duration: int) -> tuple[list[int], list[int]]:
+    """Decode timestamps and durations for video packets joined from separately encoded
+    segments, given their ``pts`` in decode order.
+
+    The segment container stores only pts, and each segment's encoder started its own dts
+    below its first pts, so dts are made afresh: ``dts_j = sorted_pts[j - D]`` where D is the
+    stream's reorder depth (the most any packet is decoded ahead of its display rank), which
+    keeps dts strictly increasing and never after pts. A frame lasts until the next one is
+    shown; the last lasts ``last_duration``.
+    """
+    order = sorted(range(len(pts)), key=pts.__getitem__)
+    rank = [0] * len(pts)
+    for r, j in enumerate(order):
+        rank[j] = r
+    shown = [pts[j] for j in order]
+    depth = max((j - rank[j] for j in range(len(pts))), default=0)
+    dts = [shown[j - depth] if j >= depth else shown[0] - (depth - j) for j in range(len(pts))]
+    following = {shown[r]: shown[r + 1] - shown[r] for r in range(len(shown) - 1)}
+    durations = [following.get(p, last_duration) for p in pts]
+    return dts, durations
+
+
+def join_segments(
+    segments: list[Path],
+    path: Path,
+    source: Path,
+    info: VideoInfo,
+    last_duration: Fraction,
+    warnings: list[str] | None = None,
+    end_time: Fraction | None = None,
+) -> None:
+    """Remux (no re-encoding) the video of ``segments`` (``SEGMENT_FORMAT`` files written by
+    ``VideoWriter`` in display order) into ``path``, with the audio/subtitle streams of the
+    input ``source`` copied as ``VideoWriter`` would (packets starting at or after
+    ``end_time`` seconds, when given, are left out). The last frame lasts ``last_duration``
+    seconds. Packets of all streams are interleaved by time here, so memory stays small
+    whatever the length.
+    """
+    import av
+
+    with _reading(segments[0], "a finished segment cannot be read (delete the segments folder)"):
+        pts: list[int] = []
+        for segment in segments:
+            with av.open(str(segment)) as c:
+                time_base = c.streams.video[0].time_base
+                pts.extend(p.pts for p in c.demux(c.streams.video[0]) if p.size and p.pts is not None)
+    dts, durations = segment_timestamps(pts, max(1, round(last_duration / time_base)))
+    out = _Output(path, warnings)
+    try:
+        with _open_input(source) as src, av.open(str(segments[0])) as first:
+            template = first.streams.video[0]
+            video = out.container.add_stream_from_template(template)
+            video.time_base = template.time_base
+            if info.display_matrix:
+                video.set_display_matrix(info.display_matrix)
+            out.copy_tags(src.streams.video[0], video)
+            copies = [s for s in src.streams if s.type in ("audio", "subtitle")]
+            out.add_copies(copies)
+
+            def video_packets():
+                j = 0
+                for segment in segments:
+                    with _reading(segment, "a finished segment cannot be read"), av.open(str(segment)) as c:
+                        for p in c.demux(c.streams.video[0]):
+                            if not p.size or p.pts is None:
+                                continue
+                            p.dts, p.duration = dts[j], durations[j]
+                            p.stream = video
+                            yield (p.dts * p.time_base, 0, j), p
+                            j += 1
+
+            def other_packets():
+                if not out.routes:
+                    return
+                with _reading(source):
+                    for n, p in enumerate(src.demux(*[s for s in copies if s.index in out.routes])):
+                        if p.dts is None:
+                            continue
+                        if end_time is not None and p.pts is not None and p.pts * p.time_base >= end_time:
+                            continue
+                        yield (p.dts * p.time_base, 1, n), p
+
+            for _, packet in heapq.merge(video_packets(), other_packets(), key=lambda item: item[0]):
+                if packet.stream is video:
+                    out._mux(packet)
+                else:
+                    for converted in out.copied_packets(packet):
+                        out._mux(converted)
+    except BaseException:
+        out.abort()
+        raise
+    out._close()
 
 
 # tags that describe the old file's encoding rather than its content
@@ -380,11 +821,3 @@ def _copy_stream_tags(src, dst) -> None:
         dst.disposition = src.disposition
     except (AttributeError, TypeError, ValueError):
         pass
-
-
-def _default_pix_fmt(stream) -> str:
-    formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
-    for preferred in ("yuv420p", "gbrp", "bgr0", "rgb24"):
-        if preferred in formats:
-            return preferred
-    return formats[0] if formats else "yuv420p"

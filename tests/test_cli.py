@@ -190,24 +190,51 @@ def test_cuda_asked_for_but_absent(tmp_path, clip, tiny_weights):
     assert not out.exists()
 
 
-def test_sigterm_stops_cleanly_with_no_output(tmp_path, tiny_weights):
-    """A real process: SIGTERM mid-run gives exit != 0, a one-line message and no output."""
+def _signal_mid_run(tmp_path, weights, sig, n: int, extra=(), started=lambda d: False):
+    """Start a real ``stvsr upscale`` process, send it ``sig`` once ``started(folder)`` is
+    true (default: its hidden partial output exists), and return (exit code, stderr)."""
     import signal
     import time
 
-    src = make_clip(tmp_path / "long.mp4", n=200, width=64, height=48)
+    src = make_clip(tmp_path / "long.mp4", n=n, width=64, height=48)
     out = tmp_path / "o.mp4"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stvsr_cli", "upscale", str(src), str(out), "--model", str(tiny_weights), "-q"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.startswith(".o.mp4") for p in tmp_path.iterdir()):
+    args = [sys.executable, "-m", "stvsr_cli", "upscale", str(src), str(out), "--model", str(weights), "-q", *extra]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while time.time() < deadline and not (
+        started(tmp_path) or any(p.name.startswith(".o.mp4.stvsr-partial") for p in tmp_path.iterdir())
+    ):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly_with_no_output(tmp_path, tiny_weights, sig):
+    """A real process: SIGTERM or SIGINT (Ctrl-C) mid-run gives exit 130, a one-line message
+    and no output."""
+    code, err = _signal_mid_run(tmp_path, tiny_weights, sig, n=200)
+    assert code == 130
     assert "Traceback" not in err
-    assert not out.exists()
+    assert f"stopped by {sig}" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.mp4")]
+
+
+def test_resume_after_sigint_finishes_the_job(tmp_path, tiny_weights):
+    """Ctrl-C after the first segment keeps it; the same command with --resume finishes."""
+    segments = tmp_path / ".o.mp4.stvsr-segments"
+    extra = ("--resume", "--segment-frames", "4")
+    code, err = _signal_mid_run(
+        tmp_path, tiny_weights, "SIGINT", n=30, extra=extra, started=lambda d: (segments / "manifest.json").exists()
+    )
+    assert code == 130 and "Traceback" not in err
+    assert "--resume" in err and "finished segment" in err
+    assert not (tmp_path / "o.mp4").exists()
+    assert (segments / "segment-00000.nut").exists()
+    src, out = tmp_path / "long.mp4", tmp_path / "o.mp4"
+    result = run("upscale", src, out, "--model", tiny_weights, "-q", *extra)
+    assert result.exit_code == 0, result.output
+    assert video_facts(out)["frames"] == 59 and video_facts(out)["audio"] == 1
+    assert not segments.exists()

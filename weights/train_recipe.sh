@@ -32,5 +32,5 @@ stage() {
 stage "$run/ms" --stage ms --steps "$(steps 1500)" --crop 128 --pretrain-lr 5e-4
 stage "$run/mt" --stage mt --steps "$(steps 2000)" --crop 256 --pretrain-lr 5e-4 --init "$run/ms/model.safetensors"
 stage "$run/fusion" --stage fusion --steps "$(steps 400)" --crop 128 --lr 2e-4 --init "$run/mt/model.safetensors"
-stage "$run/joint" --stage joint --steps "$(steps 1500)" --crop 128 --lr 1e-4 --init "$run/fusion/model.safetensors"
+stage "$run/joint" --stage joint --steps "$(steps 900)" --crop 128 --lr 1e-4 --init "$run/fusion/model.safetensors"
 cp "$run/joint/model.safetensors" "$run/final.safetensors"
