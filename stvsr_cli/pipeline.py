@@ -12,14 +12,12 @@ float in [0, 1], and the output frames have the input's dtype. For input frames
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from .errors import Interrupted, OutputError, StvsrError
+from .jobs import Job, run_whole
 from .nets import DualStream
-from .overlap import BackgroundIterator, BackgroundWorker
+from .resume import run_in_segments
 from .scene import is_cut
 from .tiling import run_tiled
-from .video import (
-    SEGMENT_FORMAT,
-    EncodeSettings,
-    VideoInfo,
-    VideoWriter,
-    demux,
-    join_segments,
-    probe,
-    segment_format_holds,
-    write_error,
-)
+from .video import EncodeSettings, probe, segment_format_holds
 
 MODES = ("spacetime", "space", "time")
 # automatic tiling: LR frames above this many pixels are processed in tiles of AUTO_TILE
@@ -345,7 +334,7 @@ def upscale_video(
     ``dst`` and renamed at the end; on any error or interruption the temporary file is removed
     and ``dst`` is untouched. Raises ``StvsrError`` subclasses with one-line messages.
 
-    With ``options.resume`` the job runs in segments (see ``_run_in_segments``): an
+    With ``options.resume`` the job runs in segments (see ``resume.run_in_segments``): an
     interrupted run keeps its finished segments, and running it again continues from there.
     """
     from .weights import load_model
@@ -364,12 +353,12 @@ def upscale_video(
     upscaler = Upscaler(
         model, device, options.precision, options.batch, options.mode, options.scene_threshold, options.tile
     )
-    job = _Job(src, dst, info, options, upscaler, progress)
+    job = Job(src, dst, info, options, upscaler, progress)
     if info.has_alpha:
         job.warnings.append(f"the input's alpha channel ({info.pix_fmt}) is dropped: the output is opaque")
     start = time.perf_counter()
     with _StopSignals():
-        n_in, n_out = _run_in_segments(job) if options.resume else _run_whole(job)
+        n_in, n_out = run_in_segments(job) if options.resume else run_whole(job)
     return Summary(
         n_in,
         n_out,
@@ -380,360 +369,3 @@ def upscale_video(
         upscaler.scene_cuts,
         job.warnings,
     )
-
-
-@dataclass
-class _Job:
-    """One ``upscale_video`` run: what its steps share."""
-
-    src: Path
-    dst: Path
-    info: VideoInfo
-    options: UpscaleOptions
-    upscaler: Upscaler
-    progress: Any = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def out_size(self) -> tuple[int, int]:
-        return self.upscaler.output_size(self.info.width, self.info.height)
-
-    def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
-        """The output video writer; the final output (no ``container_format``) also copies
-        the input's audio/subtitle streams and tags."""
-        rate = self.info.rate if self.options.mode == "space" else 2 * self.info.rate
-        args = (path, self.info, *self.out_size, self.options.encode)
-        if container_format is None:
-            return VideoWriter.for_input(*args, warnings=self.warnings, rate=rate)
-        return VideoWriter(*args, warnings=self.warnings, rate=rate, container_format=container_format)
-
-    def frames(self, copy_other_streams: bool, skip_frames: int = 0):
-        return demux(
-            self.src,
-            copy_other_streams=copy_other_streams,
-            max_frames=self.options.max_frames,
-            warnings=self.warnings,
-            deep=self.info.deep,
-            skip_frames=skip_frames,
-        )
-
-    def start_progress(self) -> None:
-        if self.progress is not None:
-            n = min(self.info.frames, self.options.max_frames) if self.options.max_frames else self.info.frames
-            self.progress.start(n and (n if self.options.mode == "space" else 2 * n - 1))
-
-    def advance(self, n: int = 1) -> None:
-        if self.progress is not None and n:
-            self.progress.advance(n)
-
-    def nominal_step(self) -> int:
-        """One input frame's duration in the input time base (for a clip of one frame)."""
-        return max(1, round(1 / (self.info.rate * self.info.time_base)))
-
-    def upscale(self, frames, write, prev_pts: int | None = None, has_more=lambda: False) -> int:
-        """Run the model over ``frames`` (``(rgb, pts)``, pts in the input time base) and call
-        ``write(frame, pts, duration)`` for every output frame in display order, in half the
-        input time base. Returns the number of frames written.
-
-        Each frame is written when the next one arrives, so that it knows its duration; the
-        last lasts as long as the input's last frame did (its gap from ``prev_pts``, the
-        frame before ``frames``, when it is the only one). When ``has_more()`` is true at the
-        end, the last output (the key of a frame that starts the next segment) is not written.
-        """
-        held = None
-        last_key_pts = prev_pts
-        input_step = 0
-        n_out = 0
-        for frame, kind, tag in self.upscaler.process(frames):
-            pts = 2 * tag if kind == "key" else tag[0] + tag[1]
-            if held is not None:
-                write(held[0], held[1], pts - held[1])
-                n_out += 1
-                self.advance()
-            if kind == "key":
-                if last_key_pts is not None:
-                    input_step = tag - last_key_pts
-                last_key_pts = tag
-            held = (frame, pts)
-        if held is not None and not has_more():
-            write(held[0], held[1], 2 * (input_step or self.nominal_step()))
-            n_out += 1
-            self.advance()
-        return n_out
-
-
-def _replace(tmp: Path, dst: Path) -> None:
-    try:
-        os.replace(tmp, dst)
-    except OSError as e:
-        raise write_error(dst, e) from None
-
-
-def _run_whole(job: _Job) -> tuple[int, int]:
-    """The whole video in one go: decode, model and encode overlap in threads."""
-    dst = job.dst
-    tmp = dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")
-    n_in = 0
-    writer = reader = worker = None
-    try:
-        writer = job.writer(tmp)
-        # decode and encode run in their own threads, overlapping the model
-        reader = BackgroundIterator(job.frames(copy_other_streams=True))
-        worker = BackgroundWorker()
-        job.start_progress()
-
-        def frames():
-            nonlocal n_in
-            for kind, item in reader:
-                if kind == "packet":
-                    worker.submit(writer.copy_packet, item)
-                else:
-                    n_in += 1
-                    yield item
-
-        n_out = job.upscale(frames(), lambda *args: worker.submit(writer.write, *args))
-        if n_out == 0:
-            raise StvsrError(f"no video frame could be decoded from {job.src}")
-        worker.finish()
-        worker = None
-        writer.close()
-        writer = None
-        _replace(tmp, dst)
-    except BaseException:
-        if reader is not None:
-            reader.close()
-        if worker is not None:
-            worker.abandon()
-        if writer is not None:
-            writer.abort()
-        tmp.unlink(missing_ok=True)
-        raise
-    reader.close()
-    return n_in, n_out
-
-
-# --- resumable jobs -------------------------------------------------------------------------
-
-SEGMENT_SECONDS = 10  # default segment length with --resume, in seconds of input
-
-
-class _Lookahead:
-    """Frames ``(rgb, pts)`` from an iterator, with a peek at the next one: a segment's last
-    frame pair needs the first frame of the next segment."""
-
-    _EMPTY = object()
-
-    def __init__(self, iterable):
-        self._it = iter(iterable)
-        self._next: Any = self._EMPTY
-        self.consumed = 0
-        self.last_pts: int | None = None
-
-    def peek(self):
-        if self._next is self._EMPTY:
-            self._next = next(self._it, None)
-        return self._next
-
-    def pop(self):
-        item, self._next = self.peek(), self._EMPTY
-        if item is not None:
-            self.consumed += 1
-            self.last_pts = item[1]
-        return item
-
-    def take(self, k: int):
-        """The next ``k`` frames, then a look at the one after (left for the next segment)."""
-        for _ in range(k):
-            item = self.pop()
-            if item is None:
-                return
-            yield item
-        ahead = self.peek()
-        if ahead is not None:
-            yield ahead
-
-
-class _SegmentStore:
-    """The hidden folder beside the output (``.OUT.stvsr-segments/``) where a resumable job
-    keeps its finished segments and ``manifest.json``: what job they belong to (input path,
-    size and mtime; model; every option that changes the pixels) and, in order, each finished
-    segment (file, input frames, output frames, last pts and duration, whether it is the last).
-    """
-
-    def __init__(self, dst: Path, job_key: dict, warnings: list[str]):
-        self.folder = dst.with_name(f".{dst.name}.stvsr-segments")
-        self.manifest = self.folder / "manifest.json"
-        self.job_key = job_key
-        self.segments: list[dict] = []
-        if self.manifest.exists():
-            self._load(warnings)
-        try:
-            self.folder.mkdir(exist_ok=True)
-        except OSError as e:
-            raise write_error(self.folder, e) from None
-
-    def _load(self, warnings: list[str]) -> None:
-        try:
-            saved = json.loads(self.manifest.read_text())
-        except (OSError, ValueError):
-            saved = {}
-        segments = saved.get("segments", []) if isinstance(saved, dict) else []
-        if saved.get("job") == self.job_key and all((self.folder / s["file"]).is_file() for s in segments):
-            self.segments = segments
-            return
-        warnings.append(f"started over: the unfinished job in {self.folder} was for another input or other options")
-        self.clear()
-
-    def path(self, index: int) -> Path:
-        return self.folder / f"segment-{index:05d}.{SEGMENT_FORMAT}"
-
-    @property
-    def complete(self) -> bool:
-        return bool(self.segments) and self.segments[-1]["last"]
-
-    def add(self, entry: dict) -> None:
-        self.segments.append(entry)
-        tmp = self.manifest.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps({"job": self.job_key, "segments": self.segments}, indent=1))
-            os.replace(tmp, self.manifest)
-        except OSError as e:
-            raise write_error(self.manifest, e) from None
-
-    def clear(self) -> None:
-        """Delete what this store wrote (and nothing else)."""
-        for path in self.folder.glob(f"segment-*.{SEGMENT_FORMAT}*"):
-            path.unlink(missing_ok=True)
-        for path in (self.manifest, self.manifest.with_suffix(".tmp")):
-            path.unlink(missing_ok=True)
-        self.segments = []
-
-    def remove(self) -> None:
-        self.clear()
-        try:
-            self.folder.rmdir()
-        except OSError:
-            pass  # something else was put there: leave it
-
-
-def _job_key(job: _Job, segment_frames: int) -> dict:
-    """What must not change between an interrupted run and the one that continues it."""
-    from .weights import default_weights_path
-
-    def file_key(path: Path) -> dict:
-        st = path.stat()
-        return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-    o = job.options
-    return {
-        "version": 1,
-        "input": file_key(job.src),
-        "model": file_key(Path(o.model) if o.model else default_weights_path()),
-        "options": {
-            "mode": o.mode,
-            "batch": o.batch,
-            "tile": o.tile,
-            "scene_threshold": o.scene_threshold,
-            "device": job.upscaler.device.type,
-            "dtype": str(job.upscaler.dtype),
-            "encode": asdict(o.encode),
-            "max_frames": o.max_frames,
-            "segment_frames": segment_frames,
-        },
-    }
-
-
-def _run_in_segments(job: _Job) -> tuple[int, int]:
-    """A resumable job: the input is processed ``K`` input frames at a time, each segment
-    written as a finished file into a ``_SegmentStore``; at the end the segments are joined
-    into the output (remuxed, not re-encoded) with the input's audio and subtitles, and the
-    folder is removed. A rerun skips the finished segments (their frames are decoded but not
-    upscaled) and gives the same frames an uninterrupted run would.
-
-    Segment ``k`` holds the outputs of input frames ``kK .. kK+K-1``: each key and the mid
-    frame after it. Its last mid frame needs frame ``kK+K`` too, so that frame is upscaled
-    twice (here, and as the first key of segment ``k+1``); the model state carries over
-    by recomputing that boundary pair.
-    """
-    info, options = job.info, job.options
-    k = options.segment_frames or max(1, round(SEGMENT_SECONDS * info.rate))
-    store = _SegmentStore(job.dst, _job_key(job, k), job.warnings)
-    tmp = job.dst.with_name(f".{job.dst.name}.stvsr-partial-{os.getpid()}{job.dst.suffix}")
-    part = None
-    reader = writer = worker = None
-    skipped = sum(s["frames"] for s in store.segments)
-    n_in = skipped
-    try:
-        if not store.complete:
-            frames = (item for kind, item in job.frames(copy_other_streams=False, skip_frames=skipped))
-            reader = BackgroundIterator(frames)
-            source = _Lookahead(reader)
-            job.start_progress()
-            job.advance(sum(s["outputs"] for s in store.segments))
-            for _ in range(skipped):
-                if source.pop() is None:
-                    raise StvsrError(f"the input has fewer frames than the finished segments in {store.folder}")
-            while source.peek() is not None:
-                index = len(store.segments)
-                part = store.path(index).with_name(store.path(index).name + ".part")
-                writer = job.writer(part, container_format=SEGMENT_FORMAT)
-                worker = BackgroundWorker()
-                last: dict = {}
-
-                def write(frame, pts, duration, worker=worker, writer=writer, last=last):
-                    last.update(pts=pts, duration=duration)
-                    worker.submit(writer.write, frame, pts, duration)
-
-                first = source.consumed
-                prev_pts = source.last_pts
-                n_out = job.upscale(source.take(k), write, prev_pts, has_more=lambda: source.peek() is not None)
-                worker.finish()
-                worker = None
-                writer.close()
-                writer = None
-                _replace(part, store.path(index))
-                part = None
-                n_in += source.consumed - first
-                store.add(
-                    {
-                        "file": store.path(index).name,
-                        "frames": source.consumed - first,
-                        "outputs": n_out,
-                        "last_pts": last["pts"],
-                        "last_duration": last["duration"],
-                        "last": source.peek() is None,
-                    }
-                )
-            reader.close()
-            reader = None
-        if not store.segments:
-            raise StvsrError(f"no video frame could be decoded from {job.src}")
-        final = store.segments[-1]
-        out_time_base = Fraction(info.time_base) / 2
-        end_time = None
-        if options.max_frames:  # a preview: the audio stops where the video does
-            end_time = (final["last_pts"] + final["last_duration"]) * out_time_base
-        segments = [store.folder / s["file"] for s in store.segments]
-        join_segments(segments, tmp, job.src, info, final["last_duration"] * out_time_base, job.warnings, end_time)
-        _replace(tmp, job.dst)
-    except BaseException as e:
-        if reader is not None:
-            reader.close()
-        if worker is not None:
-            worker.abandon()
-        if writer is not None:
-            writer.abort()
-        for path in (part, tmp):
-            if path is not None:
-                path.unlink(missing_ok=True)
-        if not store.segments:
-            store.remove()
-        elif isinstance(e, StvsrError):  # interrupted, disk full...: the finished work is kept
-            raise type(e)(
-                f"{e}; {len(store.segments)} finished segment(s) are kept in {store.folder}: "
-                "run the same command with --resume to continue"
-            ) from None
-        raise
-    n_out = sum(s["outputs"] for s in store.segments)
-    store.remove()
-    return n_in, n_out

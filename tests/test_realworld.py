@@ -419,16 +419,16 @@ def _decoded(path: Path):
 
 def _interrupt_after(monkeypatch, segments: int):
     """Make the job stop (as on Ctrl-C) right after it finishes ``segments`` segments."""
-    from stvsr_cli.pipeline import _SegmentStore
+    from stvsr_cli.resume import SegmentStore
 
-    original = _SegmentStore.add
+    original = SegmentStore.add
 
     def add(self, entry):
         original(self, entry)
         if len(self.segments) == segments:
             raise Interrupted("stopped by SIGINT; no output was written")
 
-    monkeypatch.setattr(_SegmentStore, "add", add)
+    monkeypatch.setattr(SegmentStore, "add", add)
 
 
 @pytest.mark.parametrize("ext,encode", [("mkv", LOSSLESS), ("mp4", FAST)])

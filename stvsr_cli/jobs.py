@@ -1,0 +1,154 @@
+"""One ``upscale_video`` run on files: the ``Job`` its steps share, and the plain (not
+resumable) run, where decoding, the model and encoding overlap in threads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StvsrError
+from .overlap import BackgroundIterator, BackgroundWorker
+from .video import VideoInfo, VideoWriter, demux, write_error
+
+if TYPE_CHECKING:
+    from .pipeline import UpscaleOptions, Upscaler
+
+
+@dataclass
+class Job:
+    """One ``upscale_video`` run: what its steps share."""
+
+    src: Path
+    dst: Path
+    info: VideoInfo
+    options: UpscaleOptions
+    upscaler: Upscaler
+    progress: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return self.upscaler.output_size(self.info.width, self.info.height)
+
+    def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
+        """The output video writer; the final output (no ``container_format``) also copies
+        the input's audio/subtitle streams and tags."""
+        rate = self.info.rate if self.options.mode == "space" else 2 * self.info.rate
+        args = (path, self.info, *self.out_size, self.options.encode)
+        if container_format is None:
+            return VideoWriter.for_input(*args, warnings=self.warnings, rate=rate)
+        return VideoWriter(*args, warnings=self.warnings, rate=rate, container_format=container_format)
+
+    def frames(self, copy_other_streams: bool, skip_frames: int = 0):
+        return demux(
+            self.src,
+            copy_other_streams=copy_other_streams,
+            max_frames=self.options.max_frames,
+            warnings=self.warnings,
+            deep=self.info.deep,
+            skip_frames=skip_frames,
+        )
+
+    def start_progress(self) -> None:
+        if self.progress is not None:
+            n = min(self.info.frames, self.options.max_frames) if self.options.max_frames else self.info.frames
+            self.progress.start(n and (n if self.options.mode == "space" else 2 * n - 1))
+
+    def advance(self, n: int = 1) -> None:
+        if self.progress is not None and n:
+            self.progress.advance(n)
+
+    def nominal_step(self) -> int:
+        """One input frame's duration in the input time base (for a clip of one frame)."""
+        return max(1, round(1 / (self.info.rate * self.info.time_base)))
+
+    def upscale(self, frames, write, prev_pts: int | None = None, has_more=lambda: False) -> int:
+        """Run the model over ``frames`` (``(rgb, pts)``, pts in the input time base) and call
+        ``write(frame, pts, duration)`` for every output frame in display order, in half the
+        input time base. Returns the number of frames written.
+
+        Each frame is written when the next one arrives, so that it knows its duration; the
+        last lasts as long as the input's last frame did (its gap from ``prev_pts``, the
+        frame before ``frames``, when it is the only one). When ``has_more()`` is true at the
+        end, the last output (the key of a frame that starts the next segment) is not written.
+        """
+        held = None
+        last_key_pts = prev_pts
+        input_step = 0
+        n_out = 0
+        for frame, kind, tag in self.upscaler.process(frames):
+            pts = 2 * tag if kind == "key" else tag[0] + tag[1]
+            if held is not None:
+                write(held[0], held[1], pts - held[1])
+                n_out += 1
+                self.advance()
+            if kind == "key":
+                if last_key_pts is not None:
+                    input_step = tag - last_key_pts
+                last_key_pts = tag
+            held = (frame, pts)
+        if held is not None and not has_more():
+            write(held[0], held[1], 2 * (input_step or self.nominal_step()))
+            n_out += 1
+            self.advance()
+        return n_out
+
+
+def replace_output(tmp: Path, dst: Path) -> None:
+    try:
+        os.replace(tmp, dst)
+    except OSError as e:
+        raise write_error(dst, e) from None
+
+
+def abort_run(reader, worker, writer, *paths: Path | None) -> None:
+    """Clean up after a failed or interrupted run: stop the threads, close the output without
+    caring about it, and delete the temporary files (never the user's output)."""
+    if reader is not None:
+        reader.close()
+    if worker is not None:
+        worker.abandon()
+    if writer is not None:
+        writer.abort()
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def run_whole(job: Job) -> tuple[int, int]:
+    """The whole video in one go: decode, model and encode overlap in threads."""
+    dst = job.dst
+    tmp = dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")
+    n_in = 0
+    writer = reader = worker = None
+    try:
+        writer = job.writer(tmp)
+        # decode and encode run in their own threads, overlapping the model
+        reader = BackgroundIterator(job.frames(copy_other_streams=True))
+        worker = BackgroundWorker()
+        job.start_progress()
+
+        def frames():
+            nonlocal n_in
+            for kind, item in reader:
+                if kind == "packet":
+                    worker.submit(writer.copy_packet, item)
+                else:
+                    n_in += 1
+                    yield item
+
+        n_out = job.upscale(frames(), lambda *args: worker.submit(writer.write, *args))
+        if n_out == 0:
+            raise StvsrError(f"no video frame could be decoded from {job.src}")
+        worker.finish()
+        worker = None
+        writer.close()
+        writer = None
+        replace_output(tmp, dst)
+    except BaseException:
+        abort_run(reader, worker, writer, tmp)
+        raise
+    reader.close()
+    return n_in, n_out
