@@ -32,14 +32,16 @@ class TrainProgress:
 
     def __init__(self, total: int, enabled: bool = True):
         self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="step", desc="training", dynamic_ncols=True)
+        self.total = total
+        self.enabled = enabled
 
     def update(self, record: dict) -> None:
-        if self.bar is None:
+        if not self.enabled:
             return
+        if self.bar is None:  # drawn on the first step: a run that fails early prints one line
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="step", desc="training", dynamic_ncols=True)
         self.bar.n = record["step"]
         post = {"stage": record["stage"], "loss": f"{record['loss']:.4f}"}
         if "val" in record:
