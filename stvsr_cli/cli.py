@@ -187,6 +187,10 @@ def train(
     ] = "bicubic_aa",
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    init_modules: Annotated[
+        str | None,
+        typer.Option(help="Take only these parts from --init (comma-separated: spatial,temporal,fusion,refine); the rest start fresh."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
@@ -196,7 +200,7 @@ def train(
     ] = "1,2,3",
     model_config: Annotated[
         Path | None,
-        typer.Option(help="JSON model config (DualStreamConfig.to_json()) for a fresh model; default: the paper's."),
+        typer.Option(help="JSON model config (DualStreamConfig.to_json()): a fresh model, or with --init the architecture to load those weights into."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -230,6 +234,7 @@ def train(
         degradation=degradation,
         seed=seed,
         init=str(init) if init else None,
+        init_modules=tuple(p.strip() for p in init_modules.split(",")) if init_modules is not None else None,
         model_config=str(model_config) if model_config else None,
         val_every=val_every,
         save_every=save_every,

@@ -34,11 +34,12 @@ from torch import nn
 from .data import SampleConfig, TripletSampler, degrade, load_sequences
 from .errors import StvsrError
 from .nets import DualStream, DualStreamConfig
-from .weights import load_model, save_model
+from .weights import load_model, load_parts, save_model
 
 STAGES = ("ms", "mt", "fusion", "joint")
 # share of the total steps each stage gets when all stages run
 STAGE_SHARES = {"ms": 0.3, "mt": 0.3, "fusion": 0.1, "joint": 0.3}
+MODEL_PARTS = ("spatial", "temporal", "fusion", "refine")  # DualStream's children, for --init-modules
 
 
 @dataclass
@@ -62,6 +63,7 @@ class TrainConfig:
     save_every: int = 100
     log_every: int = 10
     init: str | None = None  # start from these weights (fine-tuning)
+    init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
     model_config: str | None = None  # JSON of DualStreamConfig for a fresh model
     max_frames: int = 300
     val_triplets: int = 4  # per validation sequence
@@ -126,10 +128,11 @@ def stage_losses(model: DualStream, stage: str, hr: torch.Tensor, lr: torch.Tens
         return {"ms": F.l1_loss(model.spatial(lr.flatten(0, 1)), hr.flatten(0, 1))}
     if stage == "mt":
         motion = model.temporal.estimate(l0, l2)
-        return {
-            "mt": F.l1_loss(model.temporal.synthesize(l0, l2, motion), l1),
-            "mt_hr": F.l1_loss(model.temporal.synthesize(h0, h2, motion), h1),
-        }
+        losses = {"mt": F.l1_loss(model.temporal.synthesize(l0, l2, motion), l1)}
+        if model.config.st_motion == "hr":  # the S->T stream estimates its own motion at HR
+            motion = model.temporal.estimate(h0, h2)
+        losses["mt_hr"] = F.l1_loss(model.temporal.synthesize(h0, h2, motion), h1)
+        return losses
     out = model(l0, l2)
     losses = {"fused": F.l1_loss(out["h_fused"], h1), "refined": F.l1_loss(out["h_refined"], h1)}
     if stage == "joint":
@@ -265,20 +268,29 @@ def validate(model: DualStream, triplets: list[torch.Tensor], antialias: bool) -
 
 
 def _build_model(config: TrainConfig) -> DualStream:
+    """``--init`` weights, in the architecture of ``--model-config`` when both are given."""
+    arch = _read_model_config(Path(config.model_config)) if config.model_config else None
+    if config.init and config.init_modules:
+        fresh = DualStream(arch or load_model(config.init).config)
+        return load_parts(fresh, config.init, tuple(config.init_modules))
     if config.init:
-        return load_model(config.init)
-    if config.model_config:
-        path = Path(config.model_config)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(values, dict):
-                raise ValueError("expected a JSON object (DualStreamConfig.to_json())")
-            return DualStream(DualStreamConfig.from_dict(values))
-        except OSError as e:
-            raise StvsrError(f"cannot read --model-config {path}: {e.strerror or e}") from None
-        except (ValueError, TypeError, KeyError) as e:  # JSONDecodeError is a ValueError
-            raise StvsrError(f"--model-config {path} is not a usable model config: {e}") from None
-    return DualStream()
+        return load_model(config.init, config=arch)
+    try:
+        return DualStream(arch or DualStreamConfig())
+    except (ValueError, TypeError, KeyError) as e:  # e.g. an unknown network name
+        raise StvsrError(f"--model-config {config.model_config} is not a usable model config: {e}") from None
+
+
+def _read_model_config(path: Path) -> DualStreamConfig:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(values, dict):
+            raise ValueError("expected a JSON object (DualStreamConfig.to_json())")
+        return DualStreamConfig.from_dict(values)
+    except OSError as e:
+        raise StvsrError(f"cannot read --model-config {path}: {e.strerror or e}") from None
+    except (ValueError, TypeError, KeyError) as e:  # JSONDecodeError is a ValueError
+        raise StvsrError(f"--model-config {path} is not a usable model config: {e}") from None
 
 
 def _build_sampler(config: TrainConfig) -> TripletSampler:
@@ -318,8 +330,12 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("the still fraction must be between 0 and 1")
     if config.degradation not in ("bicubic_aa", "bicubic"):
         raise StvsrError(f"--degradation must be bicubic_aa or bicubic, not {config.degradation!r}")
-    if config.init and config.model_config:
-        raise StvsrError("--init and --model-config exclude each other (--init brings its own architecture)")
+    if config.init_modules is not None:
+        if not config.init:
+            raise StvsrError("--init-modules needs --init (the weights to take those parts from)")
+        unknown = sorted(set(config.init_modules) - set(MODEL_PARTS))
+        if unknown or not config.init_modules:
+            raise StvsrError(f"--init-modules takes parts among {', '.join(MODEL_PARTS)}, not {unknown or 'nothing'}")
     for key in ("save_every", "val_every", "log_every"):
         if getattr(config, key) < 1:
             raise StvsrError(f"--{key.replace('_', '-')} must be at least 1")

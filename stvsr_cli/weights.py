@@ -123,10 +123,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
-def load_model(path: str | os.PathLike | None = None) -> DualStream:
+def load_model(path: str | os.PathLike | None = None, config: DualStreamConfig | None = None) -> DualStream:
     """Build the model described by a weights file and load its tensors strictly.
 
-    ``path=None`` loads the bundled default. Returns a CPU model in eval mode.
+    ``path=None`` loads the bundled default. ``config`` builds that architecture instead of the
+    file's own (e.g. another ``st_motion``); its tensors must still match exactly.
+    Returns a CPU model in eval mode.
     Raises ``WeightsError`` with a one-line reason for anything that is not our weights.
     """
     from safetensors import SafetensorError
@@ -135,7 +137,8 @@ def load_model(path: str | os.PathLike | None = None) -> DualStream:
     path = Path(path) if path is not None else default_weights_path()
     meta = read_metadata(path)
     try:
-        config = DualStreamConfig.from_dict(json.loads(meta["config"]))
+        if config is None:
+            config = DualStreamConfig.from_dict(json.loads(meta["config"]))
         model = DualStream(config)
     except (KeyError, ValueError, TypeError) as e:
         raise WeightsError(f"{path} describes a model this stvsr cannot build: {e}") from None
@@ -143,7 +146,29 @@ def load_model(path: str | os.PathLike | None = None) -> DualStream:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"cannot read tensors from {path}: {e}") from None
-    expected = model.state_dict()
+    _check_tensors(path, tensors, model.state_dict())
+    model.load_state_dict(tensors, strict=True)
+    model.info = json.loads(meta.get("info") or "{}")
+    return model.eval()
+
+
+def load_parts(model: DualStream, path: str | os.PathLike, modules: tuple[str, ...]) -> DualStream:
+    """Copy the tensors of some of ``model``'s parts (``"spatial"``, ``"temporal"``, ``"fusion"``,
+    ``"refine"``) from the weights file at ``path``; the other parts keep their initialisation.
+
+    The named parts must match the file exactly (every tensor, every shape): e.g. a fresh
+    one-mask fusion on top of a two-mask model's trained MS and MT.
+    """
+    path = Path(path)
+    source = load_model(path)  # validates the whole file first
+    expected = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in modules}
+    tensors = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in modules}
+    _check_tensors(path, tensors, expected)
+    model.load_state_dict(tensors, strict=False)
+    return model
+
+
+def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -155,6 +180,3 @@ def load_model(path: str | os.PathLike | None = None) -> DualStream:
             raise WeightsError(
                 f"{path}: tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
             )
-    model.load_state_dict(tensors, strict=True)
-    model.info = json.loads(meta.get("info") or "{}")
-    return model.eval()

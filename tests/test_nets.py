@@ -1,5 +1,8 @@
 """Networks: shapes for every registry combination, untrained identities, warping, masks."""
 
+import dataclasses
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -115,3 +118,30 @@ def test_default_model_size_multiple_is_what_its_parts_need():
         assert model.size_multiple % part == 0
     m = model.size_multiple
     model(torch.rand(1, 3, m, m), torch.rand(1, 3, m, m))
+
+
+def test_st_motion_says_where_the_s_to_t_stream_gets_its_motion():
+    torch.manual_seed(0)
+    l0, l1 = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    h0, h1 = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    hr_model = randomize(DualStream(tiny_config()), scale=0.05).eval()
+    lr_model = DualStream(dataclasses.replace(tiny_config(), st_motion="lr")).eval()
+    lr_model.load_state_dict(hr_model.state_dict())
+    with torch.no_grad():
+        s_hr = hr_model.streams(l0, l1, h0, h1)
+        s_lr = lr_model.streams(l0, l1, h0, h1)
+        torch.testing.assert_close(s_hr["h_st"], hr_model.temporal(h0, h1))
+        lr_motion = hr_model.temporal.estimate(l0, l1)
+        torch.testing.assert_close(s_lr["h_st"], hr_model.temporal.synthesize(h0, h1, lr_motion))
+        torch.testing.assert_close(s_hr["h_ts"], s_lr["h_ts"])  # T->S is the same either way
+    assert not torch.allclose(s_hr["h_st"], s_lr["h_st"])
+
+
+def test_st_motion_defaults_new_models_to_hr_and_older_files_to_lr():
+    assert DualStreamConfig().st_motion == "hr"
+    assert DualStreamConfig.from_dict(json.loads(DualStreamConfig().to_json())).st_motion == "hr"
+    old = json.loads(DualStreamConfig().to_json())
+    del old["st_motion"]
+    assert DualStreamConfig.from_dict(old).st_motion == "lr"
+    with pytest.raises(ValueError, match="st_motion"):
+        DualStreamConfig(st_motion="both")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -18,8 +19,8 @@ from typer.testing import CliRunner
 from stvsr_cli.cli import app
 from stvsr_cli.data import degrade
 from stvsr_cli.errors import StvsrError
-from stvsr_cli.nets import DualStream
-from stvsr_cli.train import STAGES, TrainConfig, learning_rate, stage_losses, stage_plan, train
+from stvsr_cli.nets import DualStream, FusionConfig, RefineConfig
+from stvsr_cli.train import STAGES, TrainConfig, _build_model, learning_rate, stage_losses, stage_plan, train
 from stvsr_cli.weights import load_model, save_model
 
 from .conftest import make_clip, moving_frames, randomize, tiny_config, video_facts
@@ -93,8 +94,8 @@ def test_stage_losses_are_the_documented_l1_terms(stage):
         if stage == "ms":
             want = {"ms": _l1(torch.cat([model.spatial(lr[:, k]) for k in range(3)]), hr.transpose(0, 1).flatten(0, 1))}
         elif stage == "mt":
-            motion = model.temporal.estimate(l0, l2)
-            want = {"mt": _l1(model.temporal(l0, l2), l1), "mt_hr": _l1(model.temporal.synthesize(h0, h2, motion), h1)}
+            # st_motion="hr": the S->T stream's MT estimates its own motion on the HR pair
+            want = {"mt": _l1(model.temporal(l0, l2), l1), "mt_hr": _l1(model.temporal(h0, h2), h1)}
         else:
             out = model(l0, l2)
             want = {"fused": _l1(out["h_fused"], h1), "refined": _l1(out["h_refined"], h1)}
@@ -238,9 +239,52 @@ def test_bad_options_are_clean_errors_before_anything_is_written(tmp_path, vimeo
     assert not (tmp_path / "run").exists()
 
 
-def test_init_and_model_config_exclude_each_other(tmp_path, vimeo, tiny_json, random_init):
-    with pytest.raises(StvsrError, match="exclude each other"):
-        train(tiny_train_config(vimeo, tmp_path / "run", steps=1, init=str(random_init), model_config=str(tiny_json)))
+def test_init_with_model_config_loads_the_weights_into_that_architecture(tmp_path, vimeo, random_init):
+    """``--init`` + ``--model-config``: same tensors, another ``st_motion`` (tensor-free option)."""
+    lr_motion = tmp_path / "lr_motion.json"
+    lr_motion.write_text(dataclasses.replace(tiny_config(), st_motion="lr").to_json())
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="ms", init=str(random_init))
+    config.model_config = str(lr_motion)
+    model = _build_model(config)
+    assert model.config.st_motion == "lr"
+    assert load_model(random_init).config.st_motion == "hr"
+    for name, tensor in load_model(random_init).state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+
+    wider = tmp_path / "wider.json"
+    wider.write_text(dataclasses.replace(tiny_config(), refine=RefineConfig(channels=16, blocks=1)).to_json())
+    config.model_config = str(wider)
+    with pytest.raises(StvsrError, match="refine"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vimeo, random_init):
+    """A one-mask fusion (other shapes) on top of a two-mask model's MS and MT."""
+    one_mask = tmp_path / "one_mask.json"
+    one_mask.write_text(dataclasses.replace(tiny_config(), fusion=FusionConfig(masks=1, channels=(8,) * 5)).to_json())
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="fusion", init=str(random_init))
+    config.model_config, config.init_modules = str(one_mask), ("spatial", "temporal")
+    model = _build_model(config)
+    source = load_model(random_init).state_dict()
+    for name, tensor in model.state_dict().items():
+        if name.startswith(("spatial.", "temporal.")):
+            assert torch.equal(tensor, source[name]), name
+    assert model.config.fusion.masks == 1
+    assert not model.fusion.out.weight.any() and not model.refine.tail.weight.any()  # fresh: zero-initialised
+    assert model.refine.tail.weight.shape == source["refine.tail.weight"].shape and source["refine.tail.weight"].any()
+    assert train(config).is_file()
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [({"init_modules": ("spatial",)}, "needs --init"), ({"init_modules": ("spatial", "heads")}, "not \\['heads'\\]")],
+)
+def test_bad_init_modules(tmp_path, vimeo, random_init, change, message):
+    if "heads" in change["init_modules"]:
+        change = {**change, "init": str(random_init)}
+    with pytest.raises(StvsrError, match=message):
+        train(tiny_train_config(vimeo, tmp_path / "run", steps=1, **change))
 
 
 def test_bad_model_config_json(tmp_path, vimeo):
