@@ -404,6 +404,12 @@ def test_cli_train_resume_then_upscale_with_the_result(tmp_path, vimeo, tiny_jso
     assert model.info["trained_steps"] == 4 and model.config == tiny_config()
     assert [r["step"] for r in log_records(run)] == [1, 2, 3, 4]  # stage ends, then every step
 
+    again = tmp_path / "AGAIN"
+    args = ["--init", run / "model.safetensors", "--init-modules", "spatial, temporal", "--stage", "fusion"]
+    result = cli("train", "--data", vimeo, "--out", again, "--batch", 2, "--crop", 32, "--steps", 1, *args, "-q")
+    assert result.exit_code == 0, result.output
+    assert torch.equal(load_model(again / "model.safetensors").spatial.tail.weight, model.spatial.tail.weight)
+
     clip = make_clip(tmp_path / "in.mp4", n=4, width=32, height=32, audio=False)
     out = tmp_path / "out.mp4"
     result = cli("upscale", clip, out, "--model", run / "model.safetensors", "-q")
@@ -425,6 +431,7 @@ def test_cli_train_bad_input_is_one_clean_line(tmp_path, vimeo, tiny_json):
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--model-config", bad), "model config")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--init-modules", "spatial"), "needs --init")
     assert not run.exists()
     assert cli("train", "--data", vimeo, "--out", run, *tiny).exit_code == 0
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny), "--resume")
