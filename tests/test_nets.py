@@ -145,3 +145,16 @@ def test_st_motion_defaults_new_models_to_hr_and_older_files_to_lr():
     assert DualStreamConfig.from_dict(old).st_motion == "lr"
     with pytest.raises(ValueError, match="st_motion"):
         DualStreamConfig(st_motion="both")
+
+
+def test_two_masks_come_from_a_choice_map_and_a_gain_map():
+    """``m_st = sigmoid(c + a)``, ``m_ts = sigmoid(c - a)``: the out layer's first channels
+    (before the pixel shuffle) are the choice ``a``, the next ones the gain ``c``."""
+    fusion = DualStream(tiny_config()).fusion
+    h = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        fusion.out.bias[:4] = 1.5  # a: trust S->T
+        fusion.out.bias[4:] = -0.5  # c: take less of both
+        masks = fusion(h, h.flip(-1))
+    torch.testing.assert_close(masks[:, 0], torch.full((1, 32, 32), torch.sigmoid(torch.tensor(1.0)).item()))
+    torch.testing.assert_close(masks[:, 1], torch.full((1, 32, 32), torch.sigmoid(torch.tensor(-2.0)).item()))

@@ -41,19 +41,21 @@ python -c "from stvsr_cli.nets import DualStreamConfig; print(DualStreamConfig(s
   > "$run/hr_motion.json"
 stage "$run/mt_hr" --stage mt --steps "$(steps 1500)" --crop 256 --pretrain-lr 2e-4 \
   --init "$run/joint/model.safetensors" --model-config "$run/hr_motion.json"
-stage "$run/fusion_hr" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 5e-4 \
+stage "$run/fusion_hr" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
   --init "$run/mt_hr/model.safetensors" --init-modules spatial,temporal
-stage "$run/joint_hr" --stage joint --steps "$(steps 3000)" --crop 128 --lr 2e-4 --init "$run/fusion_hr/model.safetensors"
-cp "$run/joint_hr/model.safetensors" "$run/final.safetensors"
 
-# Ablations for the model card: the fusion stage again on the same frozen MS and MT, F and R fresh.
+# Ablations for the model card: the same fusion stage on the same frozen MS and MT, F and R fresh.
 # One complementary mask instead of two (the paper's Table 1):
 python -c "from stvsr_cli.nets import DualStreamConfig, FusionConfig
 print(DualStreamConfig(st_motion='hr', fusion=FusionConfig(masks=1)).to_json())" > "$run/one_mask.json"
-stage "$run/fusion_hr_1mask" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 5e-4 \
+stage "$run/fusion_hr_1mask" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
   --init "$run/mt_hr/model.safetensors" --init-modules spatial,temporal --model-config "$run/one_mask.json"
 # Learned F and R on the non-learned backbones bicubic (MS) and blend (MT) (the paper's Table 4):
 python -c "from stvsr_cli.nets import DualStreamConfig
 print(DualStreamConfig(spatial='bicubic', temporal='blend').to_json())" > "$run/bicubic_blend.json"
-stage "$run/fusion_bicubic_blend" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 5e-4 \
+stage "$run/fusion_bicubic_blend" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
   --model-config "$run/bicubic_blend.json"
+
+# The bundled weights: everything fine-tuned jointly from the two-mask fusion stage.
+stage "$run/joint_hr" --stage joint --steps "$(steps 2500)" --crop 128 --lr 2e-4 --init "$run/fusion_hr/model.safetensors"
+cp "$run/joint_hr/model.safetensors" "$run/final.safetensors"

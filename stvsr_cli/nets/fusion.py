@@ -4,6 +4,15 @@
 channel 1 the T->S frame. Two independent masks by default (paper eq. 9); with
 ``masks=1`` one mask ``m`` is predicted and the pair is ``(m, 1 - m)``.
 
+The two independent masks are parametrised as ``m_st = sigmoid(c + a)``, ``m_ts = sigmoid(c - a)``
+from two predicted maps: ``a`` says which stream to trust, ``c`` how much of both to take. Any
+pair of masks in (0, 1) has exactly one ``(a, c)``, so this is still the paper's two free masks,
+but the two questions get separate output channels. Predicting the two logits directly mixes them
+in every output weight: the gradient towards "which stream" is proportional to the streams'
+small difference while the one towards "how much" is proportional to their full intensity and
+changes sign from batch to batch, and Adam's per-weight normalisation then lets that noise
+drown the choice (measured: the masks stayed at 0.5 for 1000 steps).
+
 For speed the first level is a lossless space-to-depth (``pixel_unshuffle(2)``) instead of a
 full-resolution conv pair, and the masks come back at full resolution through pixel shuffle;
 the U-Net then has ``len(channels) - 1`` more down/up levels (5 levels with the default).
@@ -76,7 +85,9 @@ class FusionUNet(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = dec(torch.cat((x, skip), dim=1))
-        m = torch.sigmoid(F.pixel_shuffle(self.out(x), 2))  # [N, masks, H, W]
+        logits = F.pixel_shuffle(self.out(x), 2)  # [N, masks, H, W]
         if self.config.masks == 1:
-            m = torch.cat((m, 1.0 - m), dim=1)
-        return m  # [N, 2, H, W]
+            m = torch.sigmoid(logits)
+            return torch.cat((m, 1.0 - m), dim=1)  # [N, 2, H, W]
+        choice, gain = logits[:, 0:1], logits[:, 1:2]
+        return torch.sigmoid(torch.cat((gain + choice, gain - choice), dim=1))  # [N, 2, H, W]
