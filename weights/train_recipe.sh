@@ -57,5 +57,5 @@ stage "$run/fusion_bicubic_blend" --stage fusion --steps "$(steps 1000)" --crop 
   --model-config "$run/bicubic_blend.json"
 
 # The bundled weights: everything fine-tuned jointly from the two-mask fusion stage.
-stage "$run/joint_hr" --stage joint --steps "$(steps 2500)" --crop 128 --lr 2e-4 --init "$run/fusion_hr/model.safetensors"
+stage "$run/joint_hr" --stage joint --steps "$(steps 2000)" --crop 128 --lr 2e-4 --init "$run/fusion_hr/model.safetensors"
 cp "$run/joint_hr/model.safetensors" "$run/final.safetensors"
