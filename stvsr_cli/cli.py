@@ -189,7 +189,10 @@ def train(
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
     init_modules: Annotated[
         str | None,
-        typer.Option(help="Take only these parts from --init (comma-separated: spatial,temporal,fusion,refine); the rest start fresh."),
+        typer.Option(
+            help="Take only these parts from --init (comma-separated: spatial,temporal,fusion,refine); "
+            "the rest start fresh."
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
@@ -200,7 +203,10 @@ def train(
     ] = "1,2,3",
     model_config: Annotated[
         Path | None,
-        typer.Option(help="JSON model config (DualStreamConfig.to_json()): a fresh model, or with --init the architecture to load those weights into."),
+        typer.Option(
+            help="JSON model config (DualStreamConfig.to_json()): a fresh model, or with --init "
+            "the architecture to load those weights into."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -64,7 +64,7 @@ class TrainConfig:
     log_every: int = 10
     init: str | None = None  # start from these weights (fine-tuning)
     init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
-    model_config: str | None = None  # JSON of DualStreamConfig for a fresh model
+    model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
     max_frames: int = 300
     val_triplets: int = 4  # per validation sequence
 
