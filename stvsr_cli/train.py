@@ -270,15 +270,20 @@ def validate(model: DualStream, triplets: list[torch.Tensor], antialias: bool) -
 def _build_model(config: TrainConfig) -> DualStream:
     """``--init`` weights, in the architecture of ``--model-config`` when both are given."""
     arch = _read_model_config(Path(config.model_config)) if config.model_config else None
-    if config.init and config.init_modules:
-        fresh = DualStream(arch or load_model(config.init).config)
-        return load_parts(fresh, config.init, tuple(config.init_modules))
-    if config.init:
+    if not config.init:
+        return _fresh_model(arch or DualStreamConfig(), config.model_config)
+    if not config.init_modules:
         return load_model(config.init, config=arch)
+    source = load_model(config.init)
+    fresh = _fresh_model(arch or source.config, config.model_config)
+    return load_parts(fresh, source, tuple(config.init_modules), config.init)
+
+
+def _fresh_model(arch: DualStreamConfig, model_config: str | None) -> DualStream:
     try:
-        return DualStream(arch or DualStreamConfig())
+        return DualStream(arch)
     except (ValueError, TypeError, KeyError) as e:  # e.g. an unknown network name
-        raise StvsrError(f"--model-config {config.model_config} is not a usable model config: {e}") from None
+        raise StvsrError(f"--model-config {model_config} is not a usable model config: {e}") from None
 
 
 def _read_model_config(path: Path) -> DualStreamConfig:

@@ -152,18 +152,17 @@ def load_model(path: str | os.PathLike | None = None, config: DualStreamConfig |
     return model.eval()
 
 
-def load_parts(model: DualStream, path: str | os.PathLike, modules: tuple[str, ...]) -> DualStream:
+def load_parts(model: DualStream, source: DualStream, modules: tuple[str, ...], path: str | os.PathLike) -> DualStream:
     """Copy the tensors of some of ``model``'s parts (``"spatial"``, ``"temporal"``, ``"fusion"``,
-    ``"refine"``) from the weights file at ``path``; the other parts keep their initialisation.
+    ``"refine"``) from ``source`` (loaded from ``path``, named in errors); the other parts keep
+    their initialisation.
 
-    The named parts must match the file exactly (every tensor, every shape): e.g. a fresh
-    one-mask fusion on top of a two-mask model's trained MS and MT.
+    The named parts must match exactly (every tensor, every shape): e.g. a fresh one-mask
+    fusion on top of a two-mask model's trained MS and MT.
     """
-    path = Path(path)
-    source = load_model(path)  # validates the whole file first
     expected = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in modules}
     tensors = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in modules}
-    _check_tensors(path, tensors, expected)
+    _check_tensors(Path(path), tensors, expected)
     model.load_state_dict(tensors, strict=False)
     return model
 

@@ -275,6 +275,12 @@ def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vim
     assert model.refine.tail.weight.shape == source["refine.tail.weight"].shape and source["refine.tail.weight"].any()
     assert train(config).is_file()
 
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"spatial": "nope"}')
+    config.model_config, config.out = str(bad), str(tmp_path / "bad_run")
+    with pytest.raises(StvsrError, match="not a usable model config"):
+        train(config)
+
 
 @pytest.mark.parametrize(
     "change,message",
