@@ -117,10 +117,15 @@ def abort_run(reader, worker, writer, *paths: Path | None) -> None:
             path.unlink(missing_ok=True)
 
 
+def partial_path(dst: Path) -> Path:
+    """The hidden file beside ``dst`` that a run writes, renamed to ``dst`` only when complete."""
+    return dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")
+
+
 def run_whole(job: Job) -> tuple[int, int]:
     """The whole video in one go: decode, model and encode overlap in threads."""
     dst = job.dst
-    tmp = dst.with_name(f".{dst.name}.stvsr-partial-{os.getpid()}{dst.suffix}")
+    tmp = partial_path(dst)
     n_in = 0
     writer = reader = worker = None
     try:

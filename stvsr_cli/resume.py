@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StvsrError
-from .jobs import Job, abort_run, replace_output
+from .jobs import Job, abort_run, partial_path, replace_output
 from .overlap import BackgroundIterator, BackgroundWorker
 from .video import SEGMENT_FORMAT, join_segments, write_error
 
@@ -79,8 +79,14 @@ class SegmentStore:
             saved = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
             saved = {}
-        segments = saved.get("segments", []) if isinstance(saved, dict) else []
-        if saved.get("job") == self.job_key and all((self.folder / s["file"]).is_file() for s in segments):
+        if not isinstance(saved, dict):
+            saved = {}
+        segments = saved.get("segments")
+        usable = isinstance(segments, list) and all(
+            isinstance(s, dict) and isinstance(s.get("file"), str) and (self.folder / s["file"]).is_file()
+            for s in segments
+        )
+        if saved.get("job") == self.job_key and usable:
             self.segments = segments
             return
         warnings.append(f"started over: the unfinished job in {self.folder} was for another input or other options")
@@ -160,7 +166,7 @@ def run_in_segments(job: Job) -> tuple[int, int]:
     info, options = job.info, job.options
     k = options.segment_frames or max(1, round(SEGMENT_SECONDS * info.rate))
     store = SegmentStore(job.dst, job_key(job, k), job.warnings)
-    tmp = job.dst.with_name(f".{job.dst.name}.stvsr-partial-{os.getpid()}{job.dst.suffix}")
+    tmp = partial_path(job.dst)
     part = None
     reader = writer = worker = None
     skipped = sum(s["frames"] for s in store.segments)

@@ -492,6 +492,18 @@ def test_resume_with_other_options_starts_over_with_a_warning(tmp_path, tiny_wei
     assert video_facts(dst)["frames"] == 11
 
 
+@pytest.mark.parametrize("text", ["[1, 2]", '{"segments": [{"frames": 2}]}', '{"segments": "x"}', "{bad"])
+def test_resume_with_a_damaged_manifest_starts_over(tmp_path, tiny_weights, text):
+    src = write_clip(tmp_path / "in.mkv", n=4)
+    dst = tmp_path / "out.mkv"
+    folder = tmp_path / ".out.mkv.stvsr-segments"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(text)
+    summary = upscale(src, dst, tiny_weights, resume=True, segment_frames=2)
+    assert any("started over" in w for w in summary.warnings)
+    assert video_facts(dst)["frames"] == 7 and not folder.exists()
+
+
 def test_segment_timestamps_make_increasing_dts_never_after_pts():
     # two segments of an encoder with B-frames (display order reordered within each)
     pts = [0, 6, 2, 4, 10, 8, 12, 18, 14, 16, 20]
