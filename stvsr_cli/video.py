@@ -611,6 +611,12 @@ class VideoWriter(_Output):
         if info.display_matrix:
             stream.set_display_matrix(info.display_matrix)
         self.video = stream
+        # how each RGB frame becomes the encoder's pixel format (fixed for the writer)
+        self._reformat: dict[str, object] = {"format": stream.pix_fmt}
+        if not self.rgb_output:
+            self._reformat["dst_color_range"] = self.color_range
+            if self.colorspace != _UNSPECIFIED:
+                self._reformat["dst_colorspace"] = self.colorspace
         self._durations: dict[int, int] = {}
         self._pending: list | None = []
         self.add_copies(copy_from or [])
@@ -639,13 +645,7 @@ class VideoWriter(_Output):
         if duration is not None:
             self._durations[pts] = duration
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
-        if self.rgb_output:
-            frame = frame.reformat(format=self.video.pix_fmt)
-        else:
-            kwargs = {"format": self.video.pix_fmt, "dst_color_range": self.color_range}
-            if self.colorspace != _UNSPECIFIED:
-                kwargs["dst_colorspace"] = self.colorspace
-            frame = frame.reformat(**kwargs)
+        frame = frame.reformat(**self._reformat)
         frame.pts = pts
         frame.time_base = self.time_base
         try:
