@@ -208,6 +208,14 @@ def train(
             "the architecture to load those weights into."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes that prepare batches ahead of the training loop "
+            "(default: none on a CPU, up to 8 beside a GPU).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
@@ -245,6 +253,7 @@ def train(
         val_every=val_every,
         save_every=save_every,
         log_every=log_every,
+        workers=workers,
     )
     quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone reports
     from .progress import TrainProgress

@@ -67,6 +67,7 @@ class TrainConfig:
     model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
     max_frames: int = 300
     val_triplets: int = 4  # per validation sequence
+    workers: int | None = None  # processes preparing batches ahead; None: 0 on CPU, several on a GPU
 
 
 def stage_plan(config: TrainConfig) -> list[tuple[str, int, int]]:
@@ -316,6 +317,45 @@ def _build_sampler(config: TrainConfig) -> TripletSampler:
     return TripletSampler(sequences, stills, sample_config, seed=config.seed, still_fraction=config.still_fraction)
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``step``: this process's uint8 HR batch ``[B, 3 frames, 3, crop, crop]`` for that
+    step. It depends only on ``(seed, step, rank)``, so worker processes change nothing but speed."""
+
+    def __init__(self, sampler: TripletSampler, batch: int, rank: int, world: int, steps: int):
+        self.sampler, self.batch, self.rank, self.world, self.steps = sampler, batch, rank, world, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> torch.Tensor:
+        # every process takes its own slice of the step's samples: [rank * batch, +batch)
+        base = step * self.batch * self.world + self.rank * self.batch
+        return self.sampler.batch(list(range(base, base + self.batch)))
+
+
+def default_workers(device: torch.device) -> int:
+    """Batch-preparing processes: none on a CPU (its cores are busy training), up to 8 beside a GPU."""
+    if device.type == "cpu":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def step_batches(config: TrainConfig, sampler: TripletSampler, first: int, device: torch.device, rank: int, world: int):
+    """An iterator over the uint8 batches of steps ``first .. config.steps - 1``, prepared by
+    ``config.workers`` processes ahead of the training loop (in the loop itself with 0)."""
+    workers = default_workers(device) if config.workers is None else config.workers
+    dataset = StepBatches(sampler, config.batch, rank, world, config.steps)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        sampler=range(first, config.steps),
+        batch_size=None,  # an item is already a whole batch
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
+    return iter(loader)
+
+
 # what a resumed run must share with the stopped one: these decide which samples every step
 # sees and how the steps are split into stages (steps may grow: a finished run can go on)
 RESUME_KEYS = ("batch", "seed", "crop", "stage", "degradation", "strides", "still_fraction")
@@ -331,6 +371,8 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("--crop must be a multiple of 32 (at least 32)")
     if not config.strides or any(int(s) != s or s < 1 for s in config.strides):
         raise StvsrError(f"--strides must be positive whole numbers, not {list(config.strides)}")
+    if config.workers is not None and config.workers < 0:
+        raise StvsrError("--workers must be 0 or more")
     if not 0.0 <= config.still_fraction <= 1.0:
         raise StvsrError("the still fraction must be between 0 and 1")
     if config.degradation not in ("bicubic_aa", "bicubic"):
@@ -424,6 +466,7 @@ def _train(
     antialias = config.degradation != "bicubic"
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     step = start_step
+    batches = step_batches(config, sampler, start_step, device, rank, world)
     t0 = time.time()
     try:
         for stage, first, end in stage_plan(config):
@@ -441,9 +484,7 @@ def _train(
                 lr_now = learning_rate(config, stage, step, first, end)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_now
-                # every process takes its own slice of the step's samples: [rank * batch, +batch)
-                base = step * config.batch * world + rank * config.batch
-                hr = sampler.batch(list(range(base, base + config.batch))).to(device).float() / 255
+                hr = next(batches).to(device, non_blocking=True).float() / 255
                 lr_frames = degrade(hr, antialias)
                 losses = runner(stage, hr, lr_frames)
                 loss = sum(losses.values())
@@ -478,6 +519,7 @@ def _train(
             save_model(model, final, info=_info(config, step))
         return final
     finally:
+        del batches  # stops its worker processes
         if log:
             log.close()
 

@@ -199,6 +199,20 @@ def test_resume_is_exactly_an_uninterrupted_run(tmp_path, vimeo, tiny_json):
     assert any(not torch.equal(init[k], wa[k]) for k in init)
 
 
+def test_worker_processes_change_nothing_but_speed(tmp_path, vimeo, tiny_json):
+    """Batches prepared by 2 worker processes, also across a resume, give exactly the weights
+    and losses of batches prepared in the training loop itself."""
+    common = dict(steps=4, save_every=1, stage="joint", model_config=str(tiny_json))
+    a = train(tiny_train_config(vimeo, tmp_path / "a", workers=0, **common))
+    run_b = tmp_path / "b"
+    with pytest.raises(Stop):
+        train(tiny_train_config(vimeo, run_b, workers=2, **common), progress=stop_at(2))
+    b = train(tiny_train_config(vimeo, run_b, workers=2, **common), resume=True)
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert all(torch.equal(wa[name], wb[name]) for name in wa)
+    assert [r["loss"] for r in log_records(tmp_path / "a")] == [r["loss"] for r in log_records(run_b)]
+
+
 def test_resume_refuses_what_it_cannot_continue(tmp_path, vimeo, tiny_json):
     run = tmp_path / "run"
     config = dict(steps=2, save_every=1, model_config=str(tiny_json))
