@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import StvsrError
+from .scene import coarse_view
 
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -216,14 +217,10 @@ class TripletSampler:
 
 
 def looks_like_cut(a: np.ndarray, b: np.ndarray, threshold: float = 0.25) -> bool:
-    """True when two uint8 RGB frames differ like two shots, not like motion: their coarse
-    (1/8 size) pictures differ by more than ``threshold`` on average (0..1 scale)."""
-    h, w = (a.shape[0] // 8) * 8, (a.shape[1] // 8) * 8
-    if h == 0 or w == 0:
-        return False
-    ca = a[:h, :w].reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
-    cb = b[:h, :w].reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
-    return float(np.abs(ca - cb).mean()) / 255.0 > threshold
+    """True when two RGB frames differ like two shots, not like motion: their coarse (1/8 size)
+    pictures differ by more than ``threshold`` on average (0..1 scale). Stricter than the
+    pipeline's ``scene.cut_score`` (layout alone, colours may match): see ``stvsr_cli.scene``."""
+    return float(np.abs(coarse_view(a) - coarse_view(b)).mean()) > threshold
 
 
 def degrade(hr: torch.Tensor, antialias: bool = True) -> torch.Tensor:

@@ -3,6 +3,10 @@
 A cut changes the picture's colour distribution and its coarse layout at once; motion,
 even fast, changes the layout but keeps the colours. ``cut_score`` combines both on a
 1/8-size view of the two frames, so it is cheap on any resolution.
+
+The training sampler (``stvsr_cli.data.looks_like_cut``) uses the same coarse view with a
+stricter rule, layout alone: there a fast pan wrongly taken for a cut only costs one redrawn
+sample, while here it would cost a visible repeated frame.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import numpy as np
 _BINS = 16
 
 
-def _coarse(frame: np.ndarray) -> np.ndarray:
+def coarse_view(frame: np.ndarray) -> np.ndarray:
     """A 1/8-size view in [0, 1] (uint8 or uint16 frames: each on its own full scale)."""
     peak = float(np.iinfo(frame.dtype).max) if np.issubdtype(frame.dtype, np.integer) else 1.0
     h, w = (frame.shape[0] // 8) * 8, (frame.shape[1] // 8) * 8
@@ -35,7 +39,7 @@ def cut_score(a: np.ndarray, b: np.ndarray) -> float:
     histograms, 0 = same colours) and twice the mean absolute difference of the coarse views
     (0 = same layout): both must change for a high score.
     """
-    ca, cb = _coarse(a), _coarse(b)
+    ca, cb = coarse_view(a), coarse_view(b)
     hist = 0.5 * float(np.abs(_histogram(ca) - _histogram(cb)).sum(axis=1).mean())
     layout = float(np.abs(ca - cb).mean())
     return min(hist, 2.0 * layout)
