@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StvsrError
 from .overlap import BackgroundIterator, BackgroundWorker
-from .video import VideoInfo, VideoWriter, demux, write_error
+from .video import VideoInfo, VideoWriter, demux, frame_step, write_error
 
 if TYPE_CHECKING:
     from .pipeline import UpscaleOptions, Upscaler
@@ -62,7 +62,7 @@ class Job:
 
     def nominal_step(self) -> int:
         """One input frame's duration in the input time base (for a clip of one frame)."""
-        return max(1, round(1 / (self.info.rate * self.info.time_base)))
+        return frame_step(self.info.rate, self.info.time_base)
 
     def upscale(self, frames, write, prev_pts: int | None = None, has_more=lambda: False) -> int:
         """Run the model over ``frames`` (``(rgb, pts)``, pts in the input time base) and call

@@ -175,9 +175,7 @@ def _probe_open(path: Path, container) -> VideoInfo:
     first = next(container.decode(stream), None)
     if first is None:
         raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}")
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-    if rate <= 0 or rate > 10_000:
-        rate = Fraction(25)
+    rate = nominal_rate(stream)
     duration = 0.0
     if stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
@@ -189,7 +187,7 @@ def _probe_open(path: Path, container) -> VideoInfo:
         width=first.width,
         height=first.height,
         time_base=stream.time_base or Fraction(1, 90000),
-        rate=Fraction(rate),
+        rate=rate,
         frames=max(stream.frames or 0, 0),
         duration=duration,
         codec=cc.name,
@@ -237,12 +235,24 @@ def read_frames(path: str | os.PathLike, max_frames: int = 0, deep: bool = False
             yield item
 
 
+def nominal_rate(stream) -> Fraction:
+    """A video stream's nominal frames per second: its average rate, else the guessed or the
+    base rate, else 25; an absurd one (not in (0, 10000]) is taken as 25 too."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+    return Fraction(rate) if 0 < rate <= 10_000 else Fraction(25)
+
+
+def frame_step(rate: Fraction, time_base: Fraction) -> int:
+    """One frame's duration at ``rate`` frames per second, in ticks of ``time_base`` (at least 1)."""
+    return max(1, round(1 / (Fraction(rate) * Fraction(time_base))))
+
+
 class FrameTimer:
     """Gives every decoded frame an integer pts, strictly increasing: the decoder's pts when
     it has one, otherwise the previous pts plus one nominal frame duration."""
 
     def __init__(self, time_base: Fraction, rate: Fraction):
-        self.step = max(1, round(1 / (Fraction(rate) * Fraction(time_base)))) if rate else 1
+        self.step = frame_step(rate, time_base) if rate else 1
         self.last: int | None = None
 
     def __call__(self, pts: int | None) -> int:
@@ -281,8 +291,7 @@ def demux(
                 raise InputError(f"input video stream uses a codec PyAV cannot decode: {path}")
             vstream.thread_type = "AUTO"
             others = [s for s in container.streams if s.type in ("audio", "subtitle")] if copy_other_streams else []
-            rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
-            timer = FrameTimer(vstream.time_base or Fraction(1, 90000), rate)
+            timer = FrameTimer(vstream.time_base or Fraction(1, 90000), nominal_rate(vstream))
             packets = container.demux(vstream, *others)
         count = bad_packets = damaged_frames = sent = 0
         interlaced = False
