@@ -208,6 +208,13 @@ def train(
             "the architecture to load those weights into."
         ),
     ] = None,
+    video_memory: Annotated[
+        float,
+        typer.Option(
+            help="GiB of decoded training video held in memory, all clips together; clips that do not fit "
+            "are kept as windows of consecutive frames spread over their length.",
+        ),
+    ] = 8.0,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -254,6 +261,7 @@ def train(
         save_every=save_every,
         log_every=log_every,
         workers=workers,
+        video_memory=video_memory,
     )
     quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone reports
     from .progress import TrainProgress

@@ -93,18 +93,85 @@ def _vimeo_sequences(root: Path, list_name: str, frames_per_seq: int) -> list[Se
     return out
 
 
-def _video_sequences(root: Path, max_frames: int) -> list[Sequence]:
-    from .video import decode_all_frames
+def video_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-    return [Sequence(str(p.relative_to(root)), frames=decode_all_frames(p, max_frames)) for p in files]
+
+# Decoded video is held in memory (uint8 RGB) for the whole run; this bounds it.
+VIDEO_MEMORY_GIB = 8.0
+WINDOW_FRAMES = 24  # consecutive frames per window when a clip is kept in windows
+
+
+def share_memory(needs: list[int], budget: int) -> list[int]:
+    """Split ``budget`` bytes among clips that need ``needs`` bytes each: a clip that needs less
+    than an equal share gets all it needs, the others share what is left equally."""
+    shares = [0] * len(needs)
+    left = budget
+    order = sorted(range(len(needs)), key=needs.__getitem__)
+    for k, i in enumerate(order):
+        shares[i] = min(needs[i], left // (len(needs) - k))
+        left -= shares[i]
+    return shares
+
+
+def frame_windows(total: int, keep: int, window: int = WINDOW_FRAMES) -> list[tuple[int, int]]:
+    """Which frames ``[(start, end), ...]`` of a clip of ``total`` frames to hold when only
+    ``keep`` fit: all of them if they do, else windows of ``window`` consecutive frames (fewer
+    when ``keep`` is smaller) spread evenly from the clip's start to its end."""
+    if keep >= total:
+        return [(0, total)]
+    window = max(3, min(window, keep))
+    count = max(1, keep // window)
+    starts = sorted({round(i * (total - window) / max(count - 1, 1)) for i in range(count)})
+    return [(start, start + window) for start in starts]
+
+
+def video_sequences(
+    files: list[Path], max_frames: int, memory_gib: float = VIDEO_MEMORY_GIB, names: list[str] | None = None
+) -> list[list[Sequence]]:
+    """Decode training clips into memory, at most ``max_frames`` frames each and about
+    ``memory_gib`` GiB in all: clips too long or too large for their share are held as windows
+    of consecutive frames spread over their length (a sequence per window, named ``name@start``),
+    so memory stays bounded on a folder of long 4K clips too. Returns each file's sequences."""
+    from .video import probe, read_frames
+
+    infos = [probe(p) for p in files]
+    totals = []
+    for info in infos:
+        estimate = info.frames or round(info.duration * float(info.rate))
+        totals.append(min(estimate, max_frames) if estimate > 0 else max_frames)
+    frame_bytes = [info.width * info.height * 3 for info in infos]
+    shares = share_memory([n * b for n, b in zip(totals, frame_bytes)], int(memory_gib * 2**30))
+    per_file = []
+    for k, path in enumerate(files):
+        sequences = []
+        name = names[k] if names else path.name
+        windows = frame_windows(totals[k], max(3, shares[k] // frame_bytes[k]))
+        kept: dict[int, list[np.ndarray]] = {start: [] for start, _ in windows}
+        for index, (rgb, _) in enumerate(read_frames(path, max_frames=windows[-1][1])):
+            for start, end in windows:
+                if start <= index < end:
+                    kept[start].append(rgb)
+        for start, end in windows:
+            if kept[start]:
+                label = name if (start, end) == (0, totals[k]) else f"{name}@{start}"
+                sequences.append(Sequence(label, frames=np.stack(kept[start])))
+        if not sequences:
+            raise StvsrError(f"no frames decoded from {path}")
+        per_file.append(sequences)
+    return per_file
 
 
 def load_sequences(
-    root: Path, layout: str | None = None, split: str = "train", max_frames: int = 400
+    root: Path,
+    layout: str | None = None,
+    split: str = "train",
+    max_frames: int = 400,
+    video_memory: float = VIDEO_MEMORY_GIB,
 ) -> list[Sequence]:
     """All sequences of ``root`` for ``split`` (``train`` or ``test``; only Vimeo layouts have a
-    test list; other layouts return everything for ``train`` and nothing for ``test``)."""
+    test list; other layouts return everything for ``train`` and nothing for ``test``). Videos
+    are decoded into memory within ``video_memory`` GiB (see ``video_sequences``)."""
     root = Path(root)
     if not root.is_dir():  # also when the layout is forced: no traceback from iterdir()
         raise StvsrError(f"training data folder not found: {root}")
@@ -118,7 +185,9 @@ def load_sequences(
     if split != "train":
         return []
     if layout == "videos":
-        return _video_sequences(root, max_frames)
+        files = video_files(root)
+        names = [str(p.relative_to(root)) for p in files]
+        return [seq for seqs in video_sequences(files, max_frames, video_memory, names) for seq in seqs]
     if layout == "stills":
         return [
             Sequence(p.stem, paths=[p])

@@ -31,7 +31,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import SampleConfig, TripletSampler, degrade, load_sequences
+from .data import (
+    VIDEO_MEMORY_GIB,
+    SampleConfig,
+    TripletSampler,
+    degrade,
+    detect_layout,
+    load_sequences,
+    video_files,
+    video_sequences,
+)
 from .errors import StvsrError
 from .nets import DualStream, DualStreamConfig
 from .weights import load_model, load_parts, save_model
@@ -65,7 +74,8 @@ class TrainConfig:
     init: str | None = None  # start from these weights (fine-tuning)
     init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
     model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
-    max_frames: int = 300
+    max_frames: int = 300  # per training clip
+    video_memory: float = VIDEO_MEMORY_GIB  # decoded training video held in memory, all clips together
     val_triplets: int = 4  # per validation sequence
     workers: int | None = None  # processes preparing batches ahead; None: 0 on CPU, several on a GPU
 
@@ -300,16 +310,24 @@ def _read_model_config(path: Path) -> DualStreamConfig:
 
 
 def _build_sampler(config: TrainConfig) -> TripletSampler:
-    sequences = []
+    # the clips of every --data entry share one memory budget; sequences keep the --data order
+    entries: list[Path | list[Path]] = []
     for root in config.data:
         path = Path(root)
         if path.is_file():  # a single video file
-            from .data import Sequence
-            from .video import decode_all_frames
-
-            sequences.append(Sequence(path.name, frames=decode_all_frames(path, config.max_frames)))
+            entries.append([path])
+        elif (config.layout or detect_layout(path)) == "videos":
+            entries.append(video_files(path))
         else:
-            sequences.extend(load_sequences(path, config.layout, "train", config.max_frames))
+            entries.append(path)
+    files = [f for entry in entries if isinstance(entry, list) for f in entry]
+    decoded = iter(video_sequences(files, config.max_frames, config.video_memory))
+    sequences = []
+    for entry in entries:
+        if isinstance(entry, list):
+            sequences.extend(seq for _ in entry for seq in next(decoded))
+        else:
+            sequences.extend(load_sequences(entry, config.layout, "train", config.max_frames))
     stills = []
     for root in config.stills:
         stills.extend(load_sequences(Path(root), "stills", "train"))
@@ -358,7 +376,7 @@ def step_batches(config: TrainConfig, sampler: TripletSampler, first: int, devic
 
 # what a resumed run must share with the stopped one: these decide which samples every step
 # sees and how the steps are split into stages (steps may grow: a finished run can go on)
-RESUME_KEYS = ("batch", "seed", "crop", "stage", "degradation", "strides", "still_fraction")
+RESUME_KEYS = ("batch", "seed", "crop", "stage", "degradation", "strides", "still_fraction", "video_memory")
 
 
 def check_config(config: TrainConfig) -> None:
@@ -371,6 +389,8 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("--crop must be a multiple of 32 (at least 32)")
     if not config.strides or any(int(s) != s or s < 1 for s in config.strides):
         raise StvsrError(f"--strides must be positive whole numbers, not {list(config.strides)}")
+    if config.video_memory <= 0:
+        raise StvsrError("--video-memory must be more than 0 GiB")
     if config.workers is not None and config.workers < 0:
         raise StvsrError("--workers must be 0 or more")
     if not 0.0 <= config.still_fraction <= 1.0:

@@ -219,14 +219,6 @@ def frame_to_rgb(frame, deep: bool = False) -> np.ndarray:
     return frame.to_ndarray()
 
 
-def decode_all_frames(path: str | os.PathLike, max_frames: int = 0) -> np.ndarray:
-    """Every frame of a (short) clip as ``[T, H, W, 3]`` uint8; for training data, not videos."""
-    frames = [rgb for rgb, _ in read_frames(path, max_frames=max_frames)]
-    if not frames:
-        raise InputError(f"no frames decoded from {path}")
-    return np.stack(frames)
-
-
 def read_frames(path: str | os.PathLike, max_frames: int = 0, deep: bool = False) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(rgb, pts)`` for every frame of the first video stream, in presentation order
     (uint8 RGB, or uint16 with ``deep``)."""

@@ -14,8 +14,11 @@ from stvsr_cli.data import (
     TripletSampler,
     degrade,
     detect_layout,
+    frame_windows,
     load_sequences,
     looks_like_cut,
+    share_memory,
+    video_sequences,
 )
 from stvsr_cli.errors import StvsrError
 
@@ -147,6 +150,34 @@ def test_folder_of_videos(tmp_path):
     assert seqs[0].frame(0).dtype == np.uint8
     assert len(load_sequences(tmp_path, max_frames=3)[0]) == 3
     assert load_sequences(tmp_path, split="test") == []
+
+
+def test_share_memory_gives_small_clips_all_they_need_and_splits_the_rest():
+    assert share_memory([10, 1000, 100], 300) == [10, 190, 100]
+    assert share_memory([10, 1000, 1000], 300) == [10, 145, 145]
+    assert share_memory([10, 20], 300) == [10, 20]
+    assert sum(share_memory([500, 700, 900], 1000)) <= 1000
+
+
+def test_frame_windows_spread_over_the_whole_clip():
+    assert frame_windows(100, 100) == [(0, 100)]
+    assert frame_windows(100, 50, window=24) == [(0, 24), (76, 100)]
+    assert frame_windows(100, 80, window=24) == [(0, 24), (38, 62), (76, 100)]
+    assert frame_windows(100, 5, window=24) == [(0, 5)]  # fewer frames than a window
+
+
+def test_videos_beyond_the_memory_budget_are_held_as_windows_of_consecutive_frames(tmp_path):
+    long = make_clip(tmp_path / "long.mkv", n=60, width=32, height=32, audio=False, codec="ffv1", pix_fmt="bgr0")
+    short = make_clip(tmp_path / "short.mkv", n=6, width=32, height=32, audio=False, codec="ffv1", pix_fmt="bgr0")
+    frame_bytes = 32 * 32 * 3
+    ((everything,),), ((short_all,),) = video_sequences([long], 100), video_sequences([short], 100)
+    assert len(everything) == 60 and len(short_all) == 6
+    # room for 54 frames: the short clip keeps its 6, the long one 48 in two windows of 24
+    held = video_sequences([long, short], 100, memory_gib=54 * frame_bytes / 2**30, names=["long", "short"])
+    assert [[(s.name, len(s)) for s in seqs] for seqs in held] == [[("long@0", 24), ("long@36", 24)], [("short", 6)]]
+    np.testing.assert_array_equal(held[0][0].frames, everything.frames[0:24])
+    np.testing.assert_array_equal(held[0][1].frames, everything.frames[36:60])
+    assert sum(s.frames.nbytes for seqs in held for s in seqs) <= 54 * frame_bytes
 
 
 def test_folder_of_frame_folders(tmp_path):

@@ -20,7 +20,16 @@ from stvsr_cli.cli import app
 from stvsr_cli.data import degrade
 from stvsr_cli.errors import StvsrError
 from stvsr_cli.nets import DualStream, FusionConfig, RefineConfig
-from stvsr_cli.train import STAGES, TrainConfig, _build_model, learning_rate, stage_losses, stage_plan, train
+from stvsr_cli.train import (
+    STAGES,
+    TrainConfig,
+    _build_model,
+    _build_sampler,
+    learning_rate,
+    stage_losses,
+    stage_plan,
+    train,
+)
 from stvsr_cli.weights import load_model, save_model
 
 from .conftest import make_clip, moving_frames, randomize, tiny_config, video_facts
@@ -328,6 +337,19 @@ def test_a_tiny_run_lowers_the_loss(tmp_path, tiny_json):
     assert len(losses) == 30 and all(np.isfinite(losses))
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.93 * first, (first, last)
+
+
+def test_training_data_keeps_the_data_order_and_one_video_memory_budget(tmp_path):
+    """A video file, a folder of frame folders and a folder of videos: sequences come in that
+    order, and the two videos share one budget (room for 30 frames: 24 + 6, not 30 each)."""
+    clip = make_clip(tmp_path / "one.mkv", n=40, width=32, height=32, audio=False)
+    frames = make_frame_folders(tmp_path / "frames", {"f": 4}, size=(32, 32))
+    (tmp_path / "videos").mkdir()
+    make_clip(tmp_path / "videos" / "two.mkv", n=6, width=32, height=32, audio=False)
+    config = TrainConfig(data=[str(clip), str(frames), str(tmp_path / "videos")], out="", crop=32)
+    config.video_memory = 30 * 32 * 32 * 3 / 2**30
+    sampler = _build_sampler(config)
+    assert [(s.name, len(s)) for s in sampler.sequences] == [("one.mkv@0", 24), ("f", 4), ("two.mkv", 6)]
 
 
 def test_validation_is_logged_at_stage_ends(tmp_path, vimeo, tiny_json):
