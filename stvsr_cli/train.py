@@ -311,15 +311,17 @@ def _read_model_config(path: Path) -> DualStreamConfig:
 
 def _build_sampler(config: TrainConfig) -> TripletSampler:
     # the clips of every --data entry share one memory budget; sequences keep the --data order
-    entries: list[Path | list[Path]] = []
+    entries: list[tuple[Path, str] | list[Path]] = []  # (folder, its layout) or video files
     for root in config.data:
         path = Path(root)
         if path.is_file():  # a single video file
             entries.append([path])
-        elif (config.layout or detect_layout(path)) == "videos":
+            continue
+        layout = config.layout or detect_layout(path)
+        if layout == "videos":
             entries.append(video_files(path))
         else:
-            entries.append(path)
+            entries.append((path, layout))
     files = [f for entry in entries if isinstance(entry, list) for f in entry]
     decoded = iter(video_sequences(files, config.max_frames, config.video_memory))
     sequences = []
@@ -327,7 +329,7 @@ def _build_sampler(config: TrainConfig) -> TripletSampler:
         if isinstance(entry, list):
             sequences.extend(seq for _ in entry for seq in next(decoded))
         else:
-            sequences.extend(load_sequences(entry, config.layout, "train", config.max_frames))
+            sequences.extend(load_sequences(*entry, "train", config.max_frames))
     stills = []
     for root in config.stills:
         stills.extend(load_sequences(Path(root), "stills", "train"))
