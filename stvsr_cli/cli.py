@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import StvsrError
+from .errors import Interrupted, StvsrError
 
 app = typer.Typer(
     name="stvsr",
@@ -148,7 +148,7 @@ def upscale(
         summary = upscale_video(input, output, options, progress=reporter)
     except StvsrError as e:
         reporter.close()
-        _fail(str(e), 130 if type(e).__name__ == "Interrupted" else 1)
+        _fail(str(e), 130 if isinstance(e, Interrupted) else 1)
     reporter.close()
     for warning in summary.warnings:
         typer.secho(f"warning: {warning}", fg="yellow", err=True)

@@ -37,7 +37,8 @@ def _check(pred: np.ndarray, target: np.ndarray) -> None:
         raise ValueError(f"expected [H, W, 3] RGB images, got shape {pred.shape}")
 
 
-def _psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """PSNR in dB for a mean squared error on a ``0..peak`` scale, capped at ``PSNR_CAP``."""
     if mse <= peak * peak * 10 ** (-PSNR_CAP / 10):
         return PSNR_CAP
     return 10.0 * math.log10(peak * peak / mse)
@@ -47,7 +48,7 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
     """PSNR in dB of uint8 RGB ``pred`` against ``target`` (capped at ``PSNR_CAP``)."""
     _check(pred, target)
     diff = pred.astype(np.float64) - target.astype(np.float64)
-    return _psnr_from_mse(float(np.mean(diff * diff)))
+    return psnr_from_mse(float(np.mean(diff * diff)))
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -60,7 +61,7 @@ def psnr_y(pred: np.ndarray, target: np.ndarray) -> float:
     """PSNR in dB of the BT.601 luma of ``pred`` against that of ``target`` (peak 255)."""
     _check(pred, target)
     diff = luma(pred) - luma(target)
-    return _psnr_from_mse(float(np.mean(diff * diff)))
+    return psnr_from_mse(float(np.mean(diff * diff)))
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:

@@ -229,6 +229,7 @@ def run_in_segments(job: Job) -> tuple[int, int]:
         if not store.segments:
             store.remove()
         elif isinstance(e, StvsrError):  # interrupted, disk full...: the finished work is kept
+            # same class (Interrupted keeps exit code 130); every StvsrError takes one message
             raise type(e)(
                 f"{e}; {len(store.segments)} finished segment(s) are kept in {store.folder}: "
                 "run the same command with --resume to continue"

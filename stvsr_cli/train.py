@@ -42,6 +42,7 @@ from .data import (
     video_sequences,
 )
 from .errors import StvsrError
+from .metrics import psnr_from_mse
 from .nets import DualStream, DualStreamConfig
 from .weights import load_model, load_parts, save_model
 
@@ -205,11 +206,13 @@ def load_state(path: Path) -> tuple[dict, dict, torch.Tensor]:
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR in dB of float [0,1] images after rounding both to 8 bits (as shipped output)."""
+    """PSNR in dB of float [0,1] images after rounding both to 8 bits (as shipped output).
+
+    The same formula and cap as ``metrics.psnr``, which ``stvsr bench`` uses on uint8 frames.
+    """
     p = (pred.clamp(0, 1) * 255).round()
     t = (target.clamp(0, 1) * 255).round()
-    mse = torch.mean((p - t) ** 2).item()
-    return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return psnr_from_mse(torch.mean((p - t) ** 2).item())
 
 
 def _full_triplet(seq, start: int) -> torch.Tensor:
