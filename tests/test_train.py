@@ -477,3 +477,19 @@ def test_cli_train_bad_input_is_one_clean_line(tmp_path, vimeo, tiny_json):
     assert not run.exists()
     assert cli("train", "--data", vimeo, "--out", run, *tiny).exit_code == 0
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny), "--resume")
+
+
+def test_validation_psnr_matches_bench_psnr():
+    """Training-time validation and `stvsr bench` report the same number for the same frames."""
+    from stvsr_cli import metrics
+    from stvsr_cli.train import psnr
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    noisy = np.clip(truth.astype(np.int16) + rng.integers(-9, 10, truth.shape), 0, 255).astype(np.uint8)
+
+    def as_float(a):
+        return torch.from_numpy(a).permute(2, 0, 1).float() / 255
+
+    assert psnr(as_float(noisy), as_float(truth)) == pytest.approx(metrics.psnr(noisy, truth), abs=1e-5)  # fp32 mean
+    assert psnr(as_float(truth), as_float(truth)) == metrics.PSNR_CAP
