@@ -73,11 +73,10 @@ stage "$run/joint256" --stage joint --steps "$(steps 4800)" --crop 256 --batch 2
 # a lower peak lr and a longer schedule.
 stage "$run/joint256_r4" --stage joint --steps "$(steps 6800)" --crop 256 --batch 2 --seed 4 --lr 1e-4 \
   --init "$run/joint256/model.safetensors"
-# Ablation again on round 4's streams: fresh F and R, two masks vs one (the paper's Table 1).
-for masks in 2 1; do
-  python -c "from stvsr_cli.nets import DualStreamConfig, FusionConfig
-print(DualStreamConfig(st_motion='hr', fusion=FusionConfig(masks=$masks)).to_json())" > "$run/masks$masks.json"
-  stage "$run/fusion_r4_${masks}mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-    --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/masks$masks.json"
-done
+# Ablation again on round 4's streams: fresh F and R, two masks vs one (the paper's Table 1),
+# with the two model configs written for round 2.
+stage "$run/fusion_r4_2mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
+  --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/hr_motion.json"
+stage "$run/fusion_r4_1mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
+  --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/one_mask.json"
 cp "$run/joint256_r4/model.safetensors" "$run/final.safetensors"
