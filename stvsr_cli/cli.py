@@ -304,16 +304,20 @@ def bench(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write per-sequence and summary rows as CSV.")
     ] = None,
+    markdown_out: Annotated[
+        Path | None,
+        typer.Option("--markdown", help="Also write paper-style Markdown tables (summary, mid PSNR per sequence)."),
+    ] = None,
     save_examples: Annotated[
         Path | None, typer.Option(help="Write side-by-side crops and per-frame PSNR plots (PNG) into this folder.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure PSNR/SSIM and speed against baselines re-run in the same pass."""
-    from .bench import BenchConfig, parse_methods, run_bench, write_csv, write_json
+    from .bench import BenchConfig, parse_methods, run_bench, write_csv, write_json, write_markdown
     from .progress import ProgressReporter
 
-    for out in (json_out, csv_out):
+    for out in (json_out, csv_out, markdown_out):
         if out is not None and (out.is_dir() or not out.parent.is_dir()):
             _fail(f"cannot write {out}: {'it is a folder' if out.is_dir() else 'its folder does not exist'}")
     reporter = ProgressReporter(enabled=not quiet)
@@ -341,6 +345,8 @@ def bench(
             write_json(result, json_out)
         if csv_out is not None:
             write_csv(result, csv_out)
+        if markdown_out is not None:
+            write_markdown(result, markdown_out)
     except OSError as e:
         _fail(f"cannot write results: {e.strerror or e}")
     _print_bench(result)

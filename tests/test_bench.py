@@ -18,6 +18,7 @@ from stvsr_cli.bench import (
     BenchError,
     clip_from_hr,
     find_clips,
+    markdown_tables,
     measure,
     model_outputs,
     parse_methods,
@@ -357,6 +358,14 @@ def test_run_bench_json_schema(dvf, tiny_weights, tmp_path):
     assert len(rows) == 2 * len(METHODS) + len(METHODS) and rows[-1]["sequence"] == "ALL"
     assert "mid_psnr_y" in rows[0]
 
+    md = markdown_tables(result).splitlines()
+    assert md[0] == "| method | key PSNR | mid PSNR | key SSIM | mid SSIM | key PSNR-Y | mid PSNR-Y | frames/s |"
+    blend_row = md[2].split(" | ")
+    assert blend_row[0] == "| bicubic_blend" and blend_row[2] == f"{data['summary'][0]['mid_psnr']:.2f}"
+    assert md[2 + len(METHODS)] == "" and md[2 + len(METHODS) + 3] == "| sequence | " + " | ".join(METHODS) + " |"
+    first = md[2 + len(METHODS) + 5].split(" | ")
+    assert first[0] == "| 1" and first[1] == f"{blend[0]['mid_psnr']:.2f}" and len(md) == 2 + len(METHODS) + 7
+
 
 def test_fisr_scores_seq_2_to_8(tmp_path):
     write_fisr(tmp_path, 1, "00001", lr_size=(20, 16))
@@ -386,6 +395,8 @@ def test_cli_table_json_csv_and_examples(dvf, tiny_weights, tmp_path):
         tmp_path / "o.json",
         "--csv",
         tmp_path / "o.csv",
+        "--markdown",
+        tmp_path / "o.md",
         "--save-examples",
         ex,
         "--limit",
@@ -396,6 +407,7 @@ def test_cli_table_json_csv_and_examples(dvf, tiny_weights, tmp_path):
     assert "Protocol" in r.output and "mci_lanczos" in r.output and "model_refined" in r.output
     assert json.loads((tmp_path / "o.json").read_text())["summary"][2]["method"] == "model_refined"
     assert (tmp_path / "o.csv").read_text().startswith("sequence,method,key_psnr")
+    assert (tmp_path / "o.md").read_text().startswith("| method | key PSNR | mid PSNR | key SSIM | mid SSIM |")
     crops, plot = ex / "1_t1_crops.png", ex / "1_psnr.png"
     img = read_image(crops)
     assert img.shape[1] > 5 * 192 and img.shape[0] > 192  # LR, bicubic, MCI, ours, GT
