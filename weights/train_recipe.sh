@@ -58,7 +58,7 @@ print(DualStreamConfig(spatial='bicubic', temporal='blend').to_json())" > "$run/
 stage "$run/fusion_bicubic_blend" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
   --model-config "$run/bicubic_blend.json"
 
-# The bundled weights: everything fine-tuned jointly from the two-mask fusion stage.
+# Round 2's release: everything fine-tuned jointly from the two-mask fusion stage.
 stage "$run/joint_hr" "${r12[@]}" --stage joint --steps "$(steps 2000)" --crop 128 --lr 2e-4 --init "$run/fusion_hr/model.safetensors"
 
 # Round 3: everything fine-tuned jointly again from round 2, on 256-pixel crops (batch 2, the same
@@ -79,4 +79,9 @@ stage "$run/fusion_r4_2mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" 
   --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/hr_motion.json"
 stage "$run/fusion_r4_1mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
   --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/one_mask.json"
-cp "$run/joint256_r4/model.safetensors" "$run/final.safetensors"
+
+# Round 5 (the bundled weights): the same again from round 4 (still rising at its end), seed 5,
+# a fresh cosine schedule of 6400 steps.
+stage "$run/joint256_r5" --stage joint --steps "$(steps 6400)" --crop 256 --batch 2 --seed 5 --lr 1e-4 \
+  --init "$run/joint256_r4/model.safetensors"
+cp "$run/joint256_r5/model.safetensors" "$run/final.safetensors"
