@@ -756,29 +756,34 @@ def csv_rows(result: BenchResult) -> Iterator[dict[str, Any]]:
         yield {"sequence": "ALL", **{k: s.get(k) for k in CSV_FIELDS[1:]}}
 
 
+def summary_columns(luma: bool) -> list[tuple[str, str, int]]:
+    """The quality columns of a summary table: ``(header, summary key, decimals)``."""
+    cols = [("key PSNR", "key_psnr", 2), ("mid PSNR", "mid_psnr", 2), ("key SSIM", "key_ssim", 4)]
+    cols += [("mid SSIM", "mid_ssim", 4)]
+    return cols + ([("key PSNR-Y", "key_psnr_y", 2), ("mid PSNR-Y", "mid_psnr_y", 2)] if luma else [])
+
+
+def format_value(value: float | None, digits: int) -> str:
+    """A table cell: ``value`` to ``digits`` decimals, ``-`` where there is none."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def markdown_tables(result: BenchResult) -> str:
     """Paper-style Markdown: the summary (PSNR in dB to 2 decimals, SSIM to 4, output frames/s),
     then mid-frame PSNR per sequence and method, the table behind per-scene claims."""
-    luma = result.protocol.get("metric") == "y"
-    cols = [("key PSNR", "key_psnr", 2), ("mid PSNR", "mid_psnr", 2), ("key SSIM", "key_ssim", 4)]
-    cols += [("mid SSIM", "mid_ssim", 4)]
-    cols += [("key PSNR-Y", "key_psnr_y", 2), ("mid PSNR-Y", "mid_psnr_y", 2)] if luma else []
-    cols += [("frames/s", "fps", 2)]
-
-    def fmt(value, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
+    cols = summary_columns(result.protocol.get("metric") == "y") + [("frames/s", "fps", 2)]
 
     def table(header: list[str], rows: list[list[str]]) -> list[str]:
         align = ["---"] + ["---:"] * (len(header) - 1)
         return ["| " + " | ".join(r) + " |" for r in (header, align, *rows)]
 
-    summary = [[s["method"], *(fmt(s.get(key), digits) for _, key, digits in cols)] for s in result.summary]
+    summary = [[s["method"], *(format_value(s.get(key), digits) for _, key, digits in cols)] for s in result.summary]
     lines = table(["method", *(c[0] for c in cols)], summary)
     methods = [s["method"] for s in result.summary]
     per_seq = []
     for seq in result.sequences:
         mids = {r["method"]: r.get("mid_psnr") for r in seq["results"]}
-        per_seq.append([seq["name"], *(fmt(mids.get(m), 2) for m in methods)])
+        per_seq.append([seq["name"], *(format_value(mids.get(m), 2) for m in methods)])
     lines += ["", "Mid-frame PSNR per sequence:", "", *table(["sequence", *methods], per_seq)]
     return "\n".join(lines) + "\n"
 

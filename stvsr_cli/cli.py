@@ -357,6 +357,8 @@ def _print_bench(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .bench import format_value, summary_columns
+
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or redirected: room for the whole table
         console = Console(highlight=False, width=160)
@@ -366,24 +368,15 @@ def _print_bench(result) -> None:
     console.print(f"[bold]Device[/]: {'; '.join(devices)} (baselines run on the CPU)")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    luma = p.get("metric") == "y"
     n = p["sequences"]
     table = Table(title=f"stvsr bench: {p['dataset']} ({n} sequence{'s' if n != 1 else ''}, {p['data']})")
-    headers = ["method", "key PSNR", "mid PSNR", "key SSIM", "mid SSIM"]
-    headers += ["key PSNR-Y", "mid PSNR-Y"] if luma else []
-    headers += ["frames/s", "ms/frame", "peak MiB"]
-    for h in headers:
-        table.add_column(h, justify="left" if h == "method" else "right")
-
-    def fmt(value, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
-
+    cols = summary_columns(p.get("metric") == "y")
+    cols += [("frames/s", "fps", 2), ("ms/frame", "ms_per_frame", 1), ("peak MiB", "peak_mem_mb", 0)]
+    table.add_column("method", justify="left")
+    for header, _, _ in cols:
+        table.add_column(header, justify="right")
     for s in result.summary:
-        row = [s["method"], fmt(s["key_psnr"], 2), fmt(s["mid_psnr"], 2), fmt(s["key_ssim"], 4), fmt(s["mid_ssim"], 4)]
-        if luma:
-            row += [fmt(s.get("key_psnr_y"), 2), fmt(s.get("mid_psnr_y"), 2)]
-        row += [fmt(s["fps"], 2), fmt(s["ms_per_frame"], 1), fmt(s["peak_mem_mb"], 0)]
-        table.add_row(*row)
+        table.add_row(s["method"], *(format_value(s.get(key), digits) for _, key, digits in cols))
     console.print(table)
     if "model" in p:
         console.print(f"model: {p['model']} ({p.get('precision')})")
