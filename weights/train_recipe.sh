@@ -73,12 +73,17 @@ stage "$run/joint256" --stage joint --steps "$(steps 4800)" --crop 256 --batch 2
 # a lower peak lr and a longer schedule.
 stage "$run/joint256_r4" --stage joint --steps "$(steps 6800)" --crop 256 --batch 2 --seed 4 --lr 1e-4 \
   --init "$run/joint256/model.safetensors"
-# Ablation again on round 4's streams: fresh F and R, two masks vs one (the paper's Table 1),
-# with the two model configs written for round 2.
-stage "$run/fusion_r4_2mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-  --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/hr_motion.json"
-stage "$run/fusion_r4_1mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-  --init "$run/joint256_r4/model.safetensors" --init-modules spatial,temporal --model-config "$run/one_mask.json"
+# mask_ablation ROUND: on that round's frozen streams, fresh F and R with two masks and with one
+# (the paper's Table 1), using the two model configs written for round 2
+mask_ablation() {
+  local from="$run/joint256_$1/model.safetensors" masks config
+  for masks in 2mask:hr_motion 1mask:one_mask; do
+    config=${masks#*:}
+    stage "$run/fusion_$1_${masks%%:*}" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
+      --init "$from" --init-modules spatial,temporal --model-config "$run/$config.json"
+  done
+}
+mask_ablation r4
 
 # Round 5: the same again from round 4 (still rising at its end), seed 5, a fresh cosine
 # schedule of 6400 steps.
@@ -89,9 +94,5 @@ stage "$run/joint256_r5" --stage joint --steps "$(steps 6400)" --crop 256 --batc
 # schedule of 13000 steps. (Round 6, 3000 steps at peak lr 5e-5, did not help and is not here.)
 stage "$run/joint256_r7" --stage joint --steps "$(steps 13000)" --crop 256 --batch 2 --seed 7 --lr 1e-4 \
   --init "$run/joint256_r5/model.safetensors"
-# Ablation again on round 7's streams: fresh F and R, two masks vs one.
-stage "$run/fusion_r7_2mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-  --init "$run/joint256_r7/model.safetensors" --init-modules spatial,temporal --model-config "$run/hr_motion.json"
-stage "$run/fusion_r7_1mask" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-  --init "$run/joint256_r7/model.safetensors" --init-modules spatial,temporal --model-config "$run/one_mask.json"
+mask_ablation r7
 cp "$run/joint256_r7/model.safetensors" "$run/final.safetensors"
