@@ -76,12 +76,10 @@ stage "$run/joint256_r4" --stage joint --steps "$(steps 6800)" --crop 256 --batc
 # mask_ablation ROUND: on that round's frozen streams, fresh F and R with two masks and with one
 # (the paper's Table 1), using the two model configs written for round 2
 mask_ablation() {
-  local from="$run/joint256_$1/model.safetensors" masks config
-  for masks in 2mask:hr_motion 1mask:one_mask; do
-    config=${masks#*:}
-    stage "$run/fusion_$1_${masks%%:*}" "${r12[@]}" --stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3 \
-      --init "$from" --init-modules spatial,temporal --model-config "$run/$config.json"
-  done
+  local fusion=(--stage fusion --steps "$(steps 1000)" --crop 128 --lr 1e-3
+                --init "$run/joint256_$1/model.safetensors" --init-modules spatial,temporal)
+  stage "$run/fusion_$1_2mask" "${r12[@]}" "${fusion[@]}" --model-config "$run/hr_motion.json"
+  stage "$run/fusion_$1_1mask" "${r12[@]}" "${fusion[@]}" --model-config "$run/one_mask.json"
 }
 mask_ablation r4
 
