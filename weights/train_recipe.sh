@@ -88,9 +88,14 @@ mask_ablation r4
 stage "$run/joint256_r5" --stage joint --steps "$(steps 6400)" --crop 256 --batch 2 --seed 5 --lr 1e-4 \
   --init "$run/joint256_r4/model.safetensors"
 
-# Round 7 (the bundled weights): the same again from round 5, seed 7, a longer fresh cosine
-# schedule of 13000 steps. (Round 6, 3000 steps at peak lr 5e-5, did not help and is not here.)
+# Round 7: the same again from round 5, seed 7, a longer fresh cosine schedule of 13000 steps.
+# (Round 6, 3000 steps at peak lr 5e-5, did not help and is not here.)
 stage "$run/joint256_r7" --stage joint --steps "$(steps 13000)" --crop 256 --batch 2 --seed 7 --lr 1e-4 \
   --init "$run/joint256_r5/model.safetensors"
 mask_ablation r7
-cp "$run/joint256_r7/model.safetensors" "$run/final.safetensors"
+
+# Round 8 (the bundled weights): the same again from round 7, seed 8, a fresh cosine schedule of
+# 12000 steps.
+stage "$run/joint256_r8" --stage joint --steps "$(steps 12000)" --crop 256 --batch 2 --seed 8 --lr 1e-4 \
+  --init "$run/joint256_r7/model.safetensors"
+cp "$run/joint256_r8/model.safetensors" "$run/final.safetensors"
