@@ -98,4 +98,5 @@ mask_ablation r7
 # 12000 steps.
 stage "$run/joint256_r8" --stage joint --steps "$(steps 12000)" --crop 256 --batch 2 --seed 8 --lr 1e-4 \
   --init "$run/joint256_r7/model.safetensors"
+mask_ablation r8
 cp "$run/joint256_r8/model.safetensors" "$run/final.safetensors"
