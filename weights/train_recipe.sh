@@ -69,10 +69,15 @@ stage "$run/joint_hr" "${r12[@]}" --stage joint --steps "$(steps 2000)" --crop 1
 stage "$run/joint256" --stage joint --steps "$(steps 4800)" --crop 256 --batch 2 --seed 3 --lr 1.5e-4 \
   --init "$run/joint_hr/model.safetensors"
 
+# joint_round N FROM STEPS: round N, everything fine-tuned jointly from stage FROM on 256-pixel
+# crops, batch 2, peak lr 1e-4, seed N, a fresh cosine schedule of STEPS
+joint_round() {
+  stage "$run/joint256_r$1" --stage joint --steps "$(steps "$3")" --crop 256 --batch 2 --seed "$1" --lr 1e-4 \
+    --init "$run/$2/model.safetensors"
+}
 # Round 4: the same again from round 3 (its val numbers were still rising at the end), a new seed,
 # a lower peak lr and a longer schedule.
-stage "$run/joint256_r4" --stage joint --steps "$(steps 6800)" --crop 256 --batch 2 --seed 4 --lr 1e-4 \
-  --init "$run/joint256/model.safetensors"
+joint_round 4 joint256 6800
 # mask_ablation ROUND: on that round's frozen streams, fresh F and R with two masks and with one
 # (the paper's Table 1), using the two model configs written for round 2
 mask_ablation() {
@@ -85,18 +90,15 @@ mask_ablation r4
 
 # Round 5: the same again from round 4 (still rising at its end), seed 5, a fresh cosine
 # schedule of 6400 steps.
-stage "$run/joint256_r5" --stage joint --steps "$(steps 6400)" --crop 256 --batch 2 --seed 5 --lr 1e-4 \
-  --init "$run/joint256_r4/model.safetensors"
+joint_round 5 joint256_r4 6400
 
 # Round 7: the same again from round 5, seed 7, a longer fresh cosine schedule of 13000 steps.
 # (Round 6, 3000 steps at peak lr 5e-5, did not help and is not here.)
-stage "$run/joint256_r7" --stage joint --steps "$(steps 13000)" --crop 256 --batch 2 --seed 7 --lr 1e-4 \
-  --init "$run/joint256_r5/model.safetensors"
+joint_round 7 joint256_r5 13000
 mask_ablation r7
 
 # Round 8 (the bundled weights): the same again from round 7, seed 8, a fresh cosine schedule of
 # 12000 steps.
-stage "$run/joint256_r8" --stage joint --steps "$(steps 12000)" --crop 256 --batch 2 --seed 8 --lr 1e-4 \
-  --init "$run/joint256_r7/model.safetensors"
+joint_round 8 joint256_r7 12000
 mask_ablation r8
 cp "$run/joint256_r8/model.safetensors" "$run/final.safetensors"
