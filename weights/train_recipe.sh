@@ -97,8 +97,12 @@ joint_round 5 joint256_r4 6400
 joint_round 7 joint256_r5 13000
 mask_ablation r7
 
-# Round 8 (the bundled weights): the same again from round 7, seed 8, a fresh cosine schedule of
-# 12000 steps.
+# Round 8: the same again from round 7, seed 8, a fresh cosine schedule of 12000 steps.
 joint_round 8 joint256_r7 12000
 mask_ablation r8
-cp "$run/joint256_r8/model.safetensors" "$run/final.safetensors"
+
+# Round 9 (the bundled weights): the same again from round 8, seed 9, a fresh cosine schedule of
+# 11000 steps.
+joint_round 9 joint256_r8 11000
+mask_ablation r9
+cp "$run/joint256_r9/model.safetensors" "$run/final.safetensors"
