@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The model card's ablation tables (paper Tables 1/2 and 4) on the val split: every ablation model
-# that weights/train_recipe.sh leaves (rounds 2, 4, 7 and 8), through benchmarks/val_bench.sh, then one
+# that weights/train_recipe.sh leaves (rounds 2, 4, 7, 8 and 9), through benchmarks/val_bench.sh, then one
 # markdown table of mid-frame PSNR per val set (S->T, T->S, fused, refined).
 # Usage: bash benchmarks/ablation_bench.sh [SHARED_DATA] [RUN_DIR] [OUT_DIR]
 set -euo pipefail
@@ -10,7 +10,7 @@ run=${2:-runs/default}
 out=${3:-runs/ablation_bench}
 rows=model_st,model_ts,model_fused,model_refined
 models=(fusion_hr fusion_hr_1mask fusion_bicubic_blend joint_hr fusion_r4_2mask fusion_r4_1mask
-        fusion_r7_2mask fusion_r7_1mask fusion_r8_2mask fusion_r8_1mask)
+        fusion_r7_2mask fusion_r7_1mask fusion_r8_2mask fusion_r8_1mask fusion_r9_2mask fusion_r9_1mask)
 for name in "${models[@]}"; do
   [ -f "$out/$name/middlebury.json" ] && continue  # finished earlier
   bash "$here/val_bench.sh" "$data" "$out/$name" --model "$run/$name/model.safetensors" --methods "$rows"
