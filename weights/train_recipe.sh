@@ -106,5 +106,5 @@ mask_ablation r8
 joint_round 9 joint256_r8 11000
 mask_ablation r9
 # (Round 10, the same again from round 9 with seed 10 and an 8000-step cosine, was mixed on val:
-# UCF101 intermediates +0.14 dB, videos and Middlebury -0.01 dB; not shipped and not here.)
+# UCF101 intermediates +0.14 dB, videos -0.005 dB, Middlebury -0.010 dB; not shipped and not here.)
 cp "$run/joint256_r9/model.safetensors" "$run/final.safetensors"
