@@ -9,8 +9,9 @@ data=${1:-../shared/data}
 run=${2:-runs/default}
 out=${3:-runs/ablation_bench}
 rows=model_st,model_ts,model_fused,model_refined
-models=(fusion_hr fusion_hr_1mask fusion_bicubic_blend joint_hr fusion_r4_2mask fusion_r4_1mask
-        fusion_r7_2mask fusion_r7_1mask fusion_r8_2mask fusion_r8_1mask fusion_r9_2mask fusion_r9_1mask)
+models=(fusion_hr fusion_hr_1mask fusion_bicubic_blend joint_hr)
+# the rounds with a mask_ablation stage in the recipe: two masks, then one
+for round in r4 r7 r8 r9; do models+=("fusion_${round}_2mask" "fusion_${round}_1mask"); done
 for name in "${models[@]}"; do
   [ -f "$out/$name/middlebury.json" ] && continue  # finished earlier
   bash "$here/val_bench.sh" "$data" "$out/$name" --model "$run/$name/model.safetensors" --methods "$rows"
