@@ -223,6 +223,13 @@ def train(
             "(default: none on a CPU, up to 8 beside a GPU).",
         ),
     ] = None,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Keep a moving average of the weights with this decay per step (e.g. 0.999) and write it "
+            "as model.safetensors; 0: off.",
+        ),
+    ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
@@ -262,6 +269,7 @@ def train(
         log_every=log_every,
         workers=workers,
         video_memory=video_memory,
+        ema=ema,
     )
     quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone reports
     from .progress import TrainProgress

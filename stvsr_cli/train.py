@@ -10,7 +10,9 @@ Stages, in order (``stage="all"``):
 
 A run folder holds ``last.safetensors`` (the model, loadable by ``stvsr upscale --model``),
 ``last_state.safetensors`` (optimizer tensors, step, RNG; JSON in its metadata),
-``log.jsonl`` and, when the run ends, ``model.safetensors``. Sample ``i`` of the data depends
+``log.jsonl`` and, when the run ends, ``model.safetensors``. With ``ema`` > 0 it also holds
+``last_ema.safetensors``, an exponential moving average of the weights, and that average (not
+the last step's weights) becomes ``model.safetensors``. Sample ``i`` of the data depends
 only on ``(seed, i)`` and the learning rate only on the step, so ``resume`` continues exactly
 (a new run refuses a folder that already holds one: ``resume`` it or choose another).
 Under ``torchrun`` each process takes its own slice of every step's samples (DDP, gloo on CPU).
@@ -18,6 +20,7 @@ Under ``torchrun`` each process takes its own slice of every step's samples (DDP
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -79,6 +82,7 @@ class TrainConfig:
     video_memory: float = VIDEO_MEMORY_GIB  # decoded training video held in memory, all clips together
     val_triplets: int = 4  # per validation sequence
     workers: int | None = None  # processes preparing batches ahead; None: 0 on CPU, several on a GPU
+    ema: float = 0.0  # decay of a moving average of the weights, per step (e.g. 0.999); 0: off
 
 
 def stage_plan(config: TrainConfig) -> list[tuple[str, int, int]]:
@@ -278,6 +282,46 @@ def validate(model: DualStream, triplets: list[torch.Tensor], antialias: bool) -
     return {k: round(v / max(len(triplets), 1), 3) for k, v in sums.items()}
 
 
+# ---------------------------------------------------------------- weight averaging
+
+
+class WeightEMA:
+    """An exponential moving average of a model's weights (Polyak averaging).
+
+    After every optimizer step ``avg = decay * avg + (1 - decay) * w`` for each parameter;
+    buffers are copied. With decay d the average spans roughly the last 1 / (1 - d) steps, which
+    smooths out the noise of the final steps of a run. It starts from ``model`` as it is now.
+    """
+
+    def __init__(self, model: DualStream, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: DualStream) -> None:
+        for avg, w in zip(self.model.parameters(), model.parameters(), strict=True):
+            avg.lerp_(w, 1.0 - self.decay)
+        for avg, w in zip(self.model.buffers(), model.buffers(), strict=True):
+            avg.copy_(w)
+
+
+def _load_ema(config: TrainConfig, model: DualStream, out: Path, step: int) -> WeightEMA | None:
+    """The run's average on ``resume``: its checkpoint, or a new one from ``model`` if it had none."""
+    if not config.ema:
+        return None
+    ema = WeightEMA(model, config.ema)
+    path = out / "last_ema.safetensors"
+    if path.is_file():
+        saved = load_model(path)
+        if saved.info.get("trained_steps") != step:
+            raise StvsrError(
+                f"--resume: the checkpoint in {out} is inconsistent (average at step "
+                f"{saved.info.get('trained_steps')}, model at step {step}); start a new run"
+            )
+        ema.model.load_state_dict(saved.state_dict())
+    return ema
+
+
 # ---------------------------------------------------------------- the loop
 
 
@@ -400,6 +444,8 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("--workers must be 0 or more")
     if not 0.0 <= config.still_fraction <= 1.0:
         raise StvsrError("the still fraction must be between 0 and 1")
+    if not 0.0 <= config.ema < 1.0:
+        raise StvsrError(f"--ema must be 0 (off) or a decay between 0 and 1 such as 0.999, not {config.ema}")
     if config.degradation not in ("bicubic_aa", "bicubic"):
         raise StvsrError(f"--degradation must be bicubic_aa or bicubic, not {config.degradation!r}")
     if config.init_modules is not None:
@@ -479,15 +525,18 @@ def _train(
         torch.set_rng_state(rng)
     else:
         model = _build_model(config)
+    ema = _load_ema(config, model, out, start_step) if rank == 0 else None
     if start_step >= config.steps:
         if rank == 0:
-            save_model(model, final, info=_info(config, start_step))
+            save_model((ema.model if ema else model), final, info=_info(config, start_step))
         return final
 
     sampler = _build_sampler(config)  # before anything is written: bad data leaves no run folder
     val_set = validation_triplets(config) if rank == 0 else []
     out.mkdir(parents=True, exist_ok=True)
     model.to(device).train()
+    if ema:
+        ema.model.to(device)
     antialias = config.degradation != "bicubic"
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     step = start_step
@@ -519,6 +568,8 @@ def _train(
                 step += 1
                 if rank != 0:
                     continue
+                if ema:
+                    ema.update(model)
                 record = {
                     "step": step,
                     "stage": stage,
@@ -531,17 +582,19 @@ def _train(
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                 if step % config.save_every == 0 or step == end:
-                    _checkpoint(model, optimizer, config, stage, step, out)
+                    _checkpoint(model, ema, optimizer, config, stage, step, out)
                 if val_set and (step % config.val_every == 0 or step == end):
-                    v = validate(model, val_set, antialias)
-                    log.write(json.dumps({"step": step, "stage": stage, "val": v}) + "\n")
+                    val = {"val": validate(model, val_set, antialias)}
+                    if ema:
+                        val["val_ema"] = validate(ema.model, val_set, antialias)
+                    log.write(json.dumps({"step": step, "stage": stage, **val}) + "\n")
                     log.flush()
-                    record["val"] = v
+                    record.update(val)
                 if progress:
                     progress(record)
             del runner  # a stage's DDP wrapper (and its gradient hooks) ends with the stage
         if rank == 0:
-            save_model(model, final, info=_info(config, step))
+            save_model((ema.model if ema else model), final, info=_info(config, step))
         return final
     finally:
         del batches  # stops its worker processes
@@ -553,6 +606,9 @@ def _info(config: TrainConfig, step: int) -> dict:
     return {"trained_steps": step, "train_config": asdict(config)}
 
 
-def _checkpoint(model, optimizer, config, stage, step, out: Path) -> None:
+def _checkpoint(model, ema: WeightEMA | None, optimizer, config, stage, step, out: Path) -> None:
+    """The average first and the optimizer state last: resume checks all three agree on ``step``."""
+    if ema:
+        save_model(ema.model, out / "last_ema.safetensors", info=_info(config, step))
     save_model(model, out / "last.safetensors", info=_info(config, step))
     save_state(out / "last_state.safetensors", optimizer, {"step": step, "stage": stage, "config": asdict(config)})

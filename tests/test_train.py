@@ -23,6 +23,7 @@ from stvsr_cli.nets import DualStream, FusionConfig, RefineConfig
 from stvsr_cli.train import (
     STAGES,
     TrainConfig,
+    WeightEMA,
     _build_model,
     _build_sampler,
     learning_rate,
@@ -246,6 +247,46 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, vimeo, tiny_json):
         train(tiny_train_config(vimeo, run, **{**config, "steps": 4}), resume=True)
 
 
+def test_weight_ema_follows_its_recurrence():
+    torch.manual_seed(0)
+    model = randomize(DualStream(tiny_config()), scale=0.05)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    ema = WeightEMA(model, decay=0.75)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)
+    params = dict(model.named_parameters())
+    for name, avg in ema.model.state_dict().items():
+        expected = 0.75 * start[name] + 0.25 * params[name] if name in params else start[name]
+        torch.testing.assert_close(avg, expected)
+    assert not any(p.requires_grad for p in ema.model.parameters())
+
+
+def test_ema_run_writes_the_average_and_resumes_it_exactly(tmp_path, vimeo, random_init):
+    common = dict(steps=4, save_every=1, val_every=2, stage="joint", init=str(random_init), ema=0.5)
+    a = train(tiny_train_config(vimeo, tmp_path / "a", **common))
+    run_b = tmp_path / "b"
+    with pytest.raises(Stop):
+        train(tiny_train_config(vimeo, run_b, **common), progress=stop_at(2))
+    b = train(tiny_train_config(vimeo, run_b, **common), resume=True)
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert all(torch.equal(wa[name], wb[name]) for name in wa)
+    # model.safetensors is the average, which lags the last step's weights
+    last = load_file(str(tmp_path / "a" / "last.safetensors"))
+    avg = load_file(str(tmp_path / "a" / "last_ema.safetensors"))
+    assert all(torch.equal(wa[name], avg[name]) for name in wa)
+    assert any(not torch.equal(wa[name], last[name]) for name in wa)
+    vals = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    vals = [r for r in vals if "val" in r]
+    assert [r["step"] for r in vals] == [2, 4] and all(r["val_ema"]["mid_refined"] > 0 for r in vals)
+    # an average from another step than the model (stopped between the writes) is refused
+    ema_path = run_b / "last_ema.safetensors"
+    save_model(load_model(ema_path), ema_path, info={"trained_steps": 3})
+    with pytest.raises(StvsrError, match="inconsistent"):
+        train(tiny_train_config(vimeo, run_b, **{**common, "steps": 6}), resume=True)
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
@@ -253,6 +294,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, vimeo, tiny_json):
         ({"crop": 48}, "multiple of 32"),
         ({"strides": (0, 1)}, "strides"),
         ({"degradation": "lanczos"}, "degradation"),
+        ({"ema": 1.0}, "--ema"),
         ({"model_config": "missing.json"}, "cannot read --model-config"),
     ],
 )
