@@ -46,6 +46,8 @@ class TrainProgress:
         post = {"stage": record["stage"], "loss": f"{record['loss']:.4f}"}
         if "val" in record:
             post["val_mid"] = record["val"].get("mid_refined")
+        if "val_ema" in record:  # the moving average of the weights (--ema), written as the model
+            post["val_ema_mid"] = record["val_ema"].get("mid_refined")
         self.bar.set_postfix(post, refresh=False)
         self.bar.refresh()
 
