@@ -111,4 +111,5 @@ mask_ablation r9
 # Round 11 (the bundled weights): the same again from round 9, seed 11, a fresh cosine schedule of
 # 6500 steps, keeping a moving average of the weights (decay 0.999 per step), which becomes the model.
 joint_round 11 joint256_r9 6500 --ema 0.999
+mask_ablation r11
 cp "$run/joint256_r11/model.safetensors" "$run/final.safetensors"
