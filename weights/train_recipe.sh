@@ -112,4 +112,6 @@ mask_ablation r9
 # 6500 steps, keeping a moving average of the weights (decay 0.999 per step), which becomes the model.
 joint_round 11 joint256_r9 6500 --ema 0.999
 mask_ablation r11
+# (Round 12, 4000 more joint steps from round 11 with seed 12 and --ema 0.999, was mixed on val:
+# keys +0.006 / +0.023 / +0.010 dB, refined +0.002 / -0.015 / -0.011 dB; not shipped and not here.)
 cp "$run/joint256_r11/model.safetensors" "$run/final.safetensors"
