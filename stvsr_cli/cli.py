@@ -208,6 +208,13 @@ def train(
             "the architecture to load those weights into."
         ),
     ] = None,
+    grow: Annotated[
+        bool,
+        typer.Option(
+            help="With --init and --model-config: that config is --init's architecture with more residual "
+            "blocks (e.g. a deeper MS); --init's tensors are loaded and the new blocks start as identity."
+        ),
+    ] = False,
     video_memory: Annotated[
         float,
         typer.Option(
@@ -264,6 +271,7 @@ def train(
         init=str(init) if init else None,
         init_modules=tuple(p.strip() for p in init_modules.split(",")) if init_modules is not None else None,
         model_config=str(model_config) if model_config else None,
+        grow=grow,
         val_every=val_every,
         save_every=save_every,
         log_every=log_every,

@@ -47,7 +47,7 @@ from .data import (
 from .errors import StvsrError
 from .metrics import psnr_from_mse
 from .nets import DualStream, DualStreamConfig
-from .weights import load_model, load_parts, save_model
+from .weights import load_grown, load_model, load_parts, save_model
 
 STAGES = ("ms", "mt", "fusion", "joint")
 # share of the total steps each stage gets when all stages run
@@ -78,6 +78,7 @@ class TrainConfig:
     init: str | None = None  # start from these weights (fine-tuning)
     init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
     model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
+    grow: bool = False  # `model_config` is `init`'s architecture with more residual blocks: they start as identity
     max_frames: int = 300  # per training clip
     video_memory: float = VIDEO_MEMORY_GIB  # decoded training video held in memory, all clips together
     val_triplets: int = 4  # per validation sequence
@@ -330,10 +331,12 @@ def _build_model(config: TrainConfig) -> DualStream:
     arch = _read_model_config(Path(config.model_config)) if config.model_config else None
     if not config.init:
         return _fresh_model(arch or DualStreamConfig(), config.model_config)
-    if not config.init_modules:
+    if not config.init_modules and not config.grow:
         return load_model(config.init, config=arch)
     source = load_model(config.init)
     fresh = _fresh_model(arch or source.config, config.model_config)
+    if config.grow:
+        return load_grown(fresh, source, config.init)
     return load_parts(fresh, source, tuple(config.init_modules), config.init)
 
 
@@ -454,6 +457,11 @@ def check_config(config: TrainConfig) -> None:
         unknown = sorted(set(config.init_modules) - set(MODEL_PARTS))
         if unknown or not config.init_modules:
             raise StvsrError(f"--init-modules takes parts among {', '.join(MODEL_PARTS)}, not {unknown or 'nothing'}")
+    if config.grow and (not config.init or not config.model_config or config.init_modules):
+        raise StvsrError(
+            "--grow needs --init (the weights) and --model-config (their architecture with more residual "
+            "blocks), and no --init-modules"
+        )
     for key in ("save_every", "val_every", "log_every"):
         if getattr(config, key) < 1:
             raise StvsrError(f"--{key.replace('_', '-')} must be at least 1")

@@ -18,6 +18,7 @@ import torch
 
 from .errors import WeightsError
 from .nets import DualStream, DualStreamConfig
+from .nets.blocks import ResBlock
 
 FORMAT = "stvsr"
 FORMAT_VERSION = "1"
@@ -164,6 +165,39 @@ def load_parts(model: DualStream, source: DualStream, modules: tuple[str, ...], 
     tensors = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in modules}
     _check_tensors(Path(path), tensors, expected)
     model.load_state_dict(tensors, strict=False)
+    return model
+
+
+def load_grown(model: DualStream, source: DualStream, path: str | os.PathLike) -> DualStream:
+    """Copy every tensor of ``source`` (loaded from ``path``, named in errors) into ``model``, a
+    deeper version of it whose extra tensors are all whole new residual blocks; those start as
+    the identity, so ``model`` computes exactly what ``source`` does until it is trained.
+
+    Only adding ``ResBlock``s is supported: a tensor that changed shape, one that ``model`` lacks,
+    or a new tensor outside a new residual block is a ``WeightsError``.
+    """
+    tensors, expected = source.state_dict(), model.state_dict()
+    dropped = sorted(set(tensors) - set(expected))
+    reshaped = sorted(k for k in set(tensors) & set(expected) if tensors[k].shape != expected[k].shape)
+    if dropped or reshaped:
+        raise WeightsError(
+            f"cannot grow {path} into this architecture: it lacks {dropped[:3]}, reshapes {reshaped[:3]}"
+        )
+    new = set(expected) - set(tensors)
+    new_blocks = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, ResBlock) and all(f"{name}.{k}" in new for k in module.state_dict())
+    ]
+    covered = {f"{name}.{k}" for name in new_blocks for k in model.get_submodule(name).state_dict()}
+    if new - covered:
+        raise WeightsError(
+            f"cannot grow {path} into this architecture: {sorted(new - covered)[:3]} are new but not "
+            "part of a new residual block (only adding residual blocks is supported)"
+        )
+    model.load_state_dict(tensors, strict=False)
+    for name in new_blocks:
+        model.get_submodule(name).start_as_identity()
     return model
 
 

@@ -347,15 +347,70 @@ def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vim
         train(config)
 
 
+def _deeper(tmp_path: Path, name: str, **changes) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(dataclasses.replace(tiny_config(), **changes).to_json())
+    return path
+
+
+def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn(tmp_path, vimeo, random_init):
+    """A deeper MS and R: the grown model computes exactly what --init does, and trains."""
+    deeper = _deeper(
+        tmp_path, "deeper", spatial_config={"channels": 8, "blocks": 3}, refine=RefineConfig(channels=8, blocks=2)
+    )
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=7, stage="ms", pretrain_lr=1e-3, init=str(random_init))
+    config.model_config, config.grow = str(deeper), True
+    model, source = _build_model(config).eval(), load_model(random_init)
+    grown, before = model.state_dict(), source.state_dict()
+    assert all(torch.equal(grown[k], v) for k, v in before.items())
+    new = sorted(set(grown) - set(before))
+    assert [k for k in new if k.endswith("conv2.weight")] == [
+        "refine.body.1.conv2.weight",
+        "spatial.body.1.conv2.weight",
+        "spatial.body.2.conv2.weight",
+    ]
+    l0, l1 = torch.rand(2, 1, 3, 32, 48).unbind(0)
+    with torch.no_grad():
+        want, got = source(l0, l1), model(l0, l1)
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
+    after = load_file(str(train(config)))
+    assert after["spatial.body.2.conv2.weight"].any()  # the zeroed conv gets gradients: the block learns
+    assert load_model(tmp_path / "run" / "model.safetensors").config.spatial_config["blocks"] == 3
+
+
 @pytest.mark.parametrize(
-    "change,message",
-    [({"init_modules": ("spatial",)}, "needs --init"), ({"init_modules": ("spatial", "heads")}, "not \\['heads'\\]")],
+    "changes,message",
+    [
+        ({"spatial_config": {"channels": 16, "blocks": 1}}, "reshapes \\['spatial"),
+        ({"temporal_config": {"channels": [8, 8, 8, 8], "scales": [8, 4, 2, 1]}}, "not part of a new residual block"),
+        ({"refine": RefineConfig(channels=8, blocks=0)}, "lacks \\['refine.body.0"),
+    ],
 )
-def test_bad_init_modules(tmp_path, vimeo, random_init, change, message):
-    if "heads" in change["init_modules"]:
+def test_grow_refuses_anything_but_added_residual_blocks(tmp_path, vimeo, random_init, changes, message):
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="ms", init=str(random_init), grow=True)
+    config.model_config = str(_deeper(tmp_path, "other", **changes))
+    with pytest.raises(StvsrError, match=message):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "change,with_init,message",
+    [
+        ({"init_modules": ("spatial",)}, False, "needs --init"),
+        ({"init_modules": ("spatial", "heads")}, True, "not \\['heads'\\]"),
+        ({"grow": True}, True, "--grow needs --init .* and --model-config"),
+        ({"grow": True, "model_config": "deeper.json"}, False, "--grow needs --init"),
+        ({"grow": True, "model_config": "deeper.json", "init_modules": ("spatial",)}, True, "no --init-modules"),
+    ],
+)
+def test_bad_init_options(tmp_path, vimeo, random_init, change, with_init, message):
+    if with_init:
         change = {**change, "init": str(random_init)}
     with pytest.raises(StvsrError, match=message):
         train(tiny_train_config(vimeo, tmp_path / "run", steps=1, **change))
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_model_config_json(tmp_path, vimeo):
@@ -516,6 +571,7 @@ def test_cli_train_bad_input_is_one_clean_line(tmp_path, vimeo, tiny_json):
     bad.write_text("{")
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--model-config", bad), "model config")
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--init-modules", "spatial"), "needs --init")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny, "--grow"), "--grow needs --init")
     assert not run.exists()
     assert cli("train", "--data", vimeo, "--out", run, *tiny).exit_code == 0
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, *tiny), "--resume")

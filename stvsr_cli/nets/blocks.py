@@ -40,6 +40,11 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.res_scale * self.conv2(F.relu(self.conv1(x), inplace=True))
 
+    def start_as_identity(self) -> None:
+        """Zero the branch's last conv: the block passes its input through unchanged, and still
+        learns (the first conv keeps its random weights, so the zeroed one gets gradients)."""
+        zero_init(self.conv2)
+
 
 def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
