@@ -180,9 +180,8 @@ def load_grown(model: DualStream, source: DualStream, path: str | os.PathLike) -
     dropped = sorted(set(tensors) - set(expected))
     reshaped = sorted(k for k in set(tensors) & set(expected) if tensors[k].shape != expected[k].shape)
     if dropped or reshaped:
-        raise WeightsError(
-            f"cannot grow {path} into this architecture: it lacks {dropped[:3]}, reshapes {reshaped[:3]}"
-        )
+        changes = [f"{what} {names[:3]}" for what, names in (("it lacks", dropped), ("reshapes", reshaped)) if names]
+        raise WeightsError(f"cannot grow {path} into this architecture: {', '.join(changes)}")
     new = set(expected) - set(tensors)
     new_blocks = [
         name

@@ -382,9 +382,9 @@ def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"spatial_config": {"channels": 16, "blocks": 1}}, "reshapes \\['spatial"),
+        ({"spatial_config": {"channels": 16, "blocks": 1}}, "architecture: reshapes \\[.spatial"),
         ({"temporal_config": {"channels": [8, 8, 8, 8], "scales": [8, 4, 2, 1]}}, "not part of a new residual block"),
-        ({"refine": RefineConfig(channels=8, blocks=0)}, "lacks \\['refine.body.0"),
+        ({"refine": RefineConfig(channels=8, blocks=0)}, "architecture: it lacks \\[.refine.body.0"),
     ],
 )
 def test_grow_refuses_anything_but_added_residual_blocks(tmp_path, vimeo, random_init, changes, message):
