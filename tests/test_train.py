@@ -62,6 +62,13 @@ def random_init(tmp_path) -> Path:
     return path
 
 
+def config_file(tmp_path: Path, name: str, **changes) -> Path:
+    """``tmp_path/name.json``: the tiny model's config with ``changes``, for ``--model-config``."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(dataclasses.replace(tiny_config(), **changes).to_json())
+    return path
+
+
 def tiny_train_config(data: Path, out: Path, **kwargs) -> TrainConfig:
     values = dict(batch=2, crop=32, val_every=1000, save_every=1000, log_every=1)
     values.update(kwargs)
@@ -306,8 +313,7 @@ def test_bad_options_are_clean_errors_before_anything_is_written(tmp_path, vimeo
 
 def test_init_with_model_config_loads_the_weights_into_that_architecture(tmp_path, vimeo, random_init):
     """``--init`` + ``--model-config``: same tensors, another ``st_motion`` (tensor-free option)."""
-    lr_motion = tmp_path / "lr_motion.json"
-    lr_motion.write_text(dataclasses.replace(tiny_config(), st_motion="lr").to_json())
+    lr_motion = config_file(tmp_path, "lr_motion", st_motion="lr")
     config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="ms", init=str(random_init))
     config.model_config = str(lr_motion)
     model = _build_model(config)
@@ -316,9 +322,7 @@ def test_init_with_model_config_loads_the_weights_into_that_architecture(tmp_pat
     for name, tensor in load_model(random_init).state_dict().items():
         assert torch.equal(model.state_dict()[name], tensor), name
 
-    wider = tmp_path / "wider.json"
-    wider.write_text(dataclasses.replace(tiny_config(), refine=RefineConfig(channels=16, blocks=1)).to_json())
-    config.model_config = str(wider)
+    config.model_config = str(config_file(tmp_path, "wider", refine=RefineConfig(channels=16, blocks=1)))
     with pytest.raises(StvsrError, match="refine"):
         train(config)
     assert not (tmp_path / "run").exists()
@@ -326,8 +330,7 @@ def test_init_with_model_config_loads_the_weights_into_that_architecture(tmp_pat
 
 def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vimeo, random_init):
     """A one-mask fusion (other shapes) on top of a two-mask model's MS and MT."""
-    one_mask = tmp_path / "one_mask.json"
-    one_mask.write_text(dataclasses.replace(tiny_config(), fusion=FusionConfig(masks=1, channels=(8,) * 5)).to_json())
+    one_mask = config_file(tmp_path, "one_mask", fusion=FusionConfig(masks=1, channels=(8,) * 5))
     config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="fusion", init=str(random_init))
     config.model_config, config.init_modules = str(one_mask), ("spatial", "temporal")
     model = _build_model(config)
@@ -347,15 +350,9 @@ def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vim
         train(config)
 
 
-def _deeper(tmp_path: Path, name: str, **changes) -> Path:
-    path = tmp_path / f"{name}.json"
-    path.write_text(dataclasses.replace(tiny_config(), **changes).to_json())
-    return path
-
-
 def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn(tmp_path, vimeo, random_init):
     """A deeper MS and R: the grown model computes exactly what --init does, and trains."""
-    deeper = _deeper(
+    deeper = config_file(
         tmp_path, "deeper", spatial_config={"channels": 8, "blocks": 3}, refine=RefineConfig(channels=8, blocks=2)
     )
     config = tiny_train_config(vimeo, tmp_path / "run", steps=7, stage="ms", pretrain_lr=1e-3, init=str(random_init))
@@ -389,7 +386,7 @@ def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn
 )
 def test_grow_refuses_anything_but_added_residual_blocks(tmp_path, vimeo, random_init, changes, message):
     config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="ms", init=str(random_init), grow=True)
-    config.model_config = str(_deeper(tmp_path, "other", **changes))
+    config.model_config = str(config_file(tmp_path, "other", **changes))
     with pytest.raises(StvsrError, match=message):
         train(config)
     assert not (tmp_path / "run").exists()
