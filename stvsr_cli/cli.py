@@ -201,6 +201,13 @@ def train(
     strides: Annotated[
         str, typer.Option(help="Frame strides of the sampled triplets, comma-separated (larger: more motion).")
     ] = "1,2,3",
+    min_scale: Annotated[
+        float,
+        typer.Option(
+            help="Show each sample's content at a random scale between this and 1 (a larger crop resized "
+            "down, antialiased): sharper, cleaner truth from soft or compressed footage; 1: off.",
+        ),
+    ] = 1.0,
     model_config: Annotated[
         Path | None,
         typer.Option(
@@ -266,6 +273,7 @@ def train(
         pretrain_lr=pretrain_lr,
         crop=crop,
         strides=stride_values,
+        min_scale=min_scale,
         degradation=degradation,
         seed=seed,
         init=str(init) if init else None,

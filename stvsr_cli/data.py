@@ -203,6 +203,10 @@ class SampleConfig:
     crop: int = 128  # HR crop side, even
     strides: tuple[int, ...] = (1, 2, 3)  # frame strides (more motion from larger ones)
     max_still_shift: int = 12  # HR pixels per frame for synthetic pans of stills
+    # each sample's content is shown at a random scale s in [min_scale, 1]: a crop of side
+    # crop / s is resized to crop (antialiased bicubic). s < 1 turns soft or compressed source
+    # footage into sharper, cleaner HR truth (and shrinks its motion by s); 1: no resampling
+    min_scale: float = 1.0
 
 
 class TripletSampler:
@@ -230,10 +234,15 @@ class TripletSampler:
     def sample(self, index: int) -> torch.Tensor:
         """HR triplet ``[3, 3, crop, crop]`` uint8 for sample ``index``."""
         rng = np.random.default_rng([self.seed, index])
+        crop = self.config.crop
+        if self.config.min_scale < 1.0:  # drawn only then: the default samples stay as they were
+            crop = 2 * round(crop / rng.uniform(self.config.min_scale, 1.0) / 2)
         if self.sequences and rng.random() >= self.still_fraction:
-            frames = self._from_sequence(rng)
+            frames = self._from_sequence(rng, crop)
         else:
-            frames = self._from_still(rng)
+            frames = self._from_still(rng, crop)
+        if crop != self.config.crop:
+            frames = resize_frames(frames, self.config.crop)
         if rng.random() < 0.5:
             frames = frames[:, :, ::-1]  # horizontal flip
         if rng.random() < 0.5:
@@ -242,19 +251,19 @@ class TripletSampler:
             frames = frames[::-1]  # temporal reversal
         return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
 
-    def _from_sequence(self, rng: np.random.Generator) -> np.ndarray:
+    def _from_sequence(self, rng: np.random.Generator, crop: int) -> np.ndarray:
         for _ in range(8):  # a triplet across a shot cut teaches nothing: draw another
             seq = self.sequences[rng.choice(len(self.sequences), p=self.weights)]
             strides = [s for s in self.config.strides if 2 * s < len(seq)] or [1]
             stride = strides[rng.integers(len(strides))]
             start = int(rng.integers(0, len(seq) - 2 * stride))
-            frames = self._crop(np.stack([seq.frame(start + k * stride) for k in range(3)]), rng)
+            frames = self._crop(np.stack([seq.frame(start + k * stride) for k in range(3)]), rng, crop)
             if not looks_like_cut(frames[0], frames[2]):
                 break
         return frames
 
-    def _crop(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        c = self.config.crop
+    @staticmethod
+    def _crop(frames: np.ndarray, rng: np.random.Generator, c: int) -> np.ndarray:
         _, h, w, _ = frames.shape
         if h < c or w < c:  # small frames: pad by reflection up to the crop size
             frames = np.pad(frames, ((0, 0), (0, max(c - h, 0)), (0, max(c - w, 0)), (0, 0)), mode="reflect")
@@ -263,12 +272,12 @@ class TripletSampler:
         x = int(rng.integers(0, w - c + 1))
         return frames[:, y : y + c, x : x + c]
 
-    def _from_still(self, rng: np.random.Generator) -> np.ndarray:
+    def _from_still(self, rng: np.random.Generator, c: int) -> np.ndarray:
         k = int(rng.integers(len(self.stills)))
         if k not in self._still_cache:
             self._still_cache[k] = self.stills[k].frame(0)
         img = self._still_cache[k]
-        c, m = self.config.crop, self.config.max_still_shift
+        m = self.config.max_still_shift
         # integer HR shifts: exact ground truth, and odd shifts are half-pixel moves at LR
         dx, dy = (int(v) for v in rng.integers(-m, m + 1, size=2))
         h, w = img.shape[:2]
@@ -283,6 +292,13 @@ class TripletSampler:
     def batch(self, indices: list[int]) -> torch.Tensor:
         """``[B, 3 frames, 3, crop, crop]`` uint8."""
         return torch.stack([self.sample(i) for i in indices])
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 frames ``[T, h, w, 3]`` -> ``[T, size, size, 3]``, antialiased bicubic, rounded."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def looks_like_cut(a: np.ndarray, b: np.ndarray, threshold: float = 0.25) -> bool:

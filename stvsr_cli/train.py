@@ -70,6 +70,7 @@ class TrainConfig:
     crop: int = 128
     strides: tuple[int, ...] = (1, 2, 3)
     still_fraction: float = 0.15
+    min_scale: float = 1.0  # samples' content at a random scale in [min_scale, 1] (SampleConfig)
     degradation: str = "bicubic_aa"  # or "bicubic": the paper's own, no antialias
     seed: int = 0
     val_every: int = 500
@@ -383,7 +384,7 @@ def _build_sampler(config: TrainConfig) -> TripletSampler:
     stills = []
     for root in config.stills:
         stills.extend(load_sequences(Path(root), "stills", "train"))
-    sample_config = SampleConfig(crop=config.crop, strides=tuple(config.strides))
+    sample_config = SampleConfig(crop=config.crop, strides=tuple(config.strides), min_scale=config.min_scale)
     return TripletSampler(sequences, stills, sample_config, seed=config.seed, still_fraction=config.still_fraction)
 
 
@@ -428,7 +429,17 @@ def step_batches(config: TrainConfig, sampler: TripletSampler, first: int, devic
 
 # what a resumed run must share with the stopped one: these decide which samples every step
 # sees and how the steps are split into stages (steps may grow: a finished run can go on)
-RESUME_KEYS = ("batch", "seed", "crop", "stage", "degradation", "strides", "still_fraction", "video_memory")
+RESUME_KEYS = (
+    "batch",
+    "seed",
+    "crop",
+    "stage",
+    "degradation",
+    "strides",
+    "still_fraction",
+    "min_scale",
+    "video_memory",
+)
 
 
 def check_config(config: TrainConfig) -> None:
@@ -447,6 +458,8 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("--workers must be 0 or more")
     if not 0.0 <= config.still_fraction <= 1.0:
         raise StvsrError("the still fraction must be between 0 and 1")
+    if not 0.1 <= config.min_scale <= 1.0:
+        raise StvsrError(f"--min-scale must be between 0.1 and 1 (1: no resampling), not {config.min_scale}")
     if not 0.0 <= config.ema < 1.0:
         raise StvsrError(f"--ema must be 0 (off) or a decay between 0 and 1 such as 0.999, not {config.ema}")
     if config.degradation not in ("bicubic_aa", "bicubic"):

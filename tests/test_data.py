@@ -301,6 +301,40 @@ def test_still_pans_are_exact_shifts():
     assert moved >= 8  # really pans, in most samples
 
 
+def _ramp_slopes(sampler: TripletSampler, n: int) -> list[float]:
+    """Mean horizontal step (grey levels per pixel) of samples of a horizontal-ramp video."""
+    slopes = []
+    for i in range(n):
+        f = sampler.sample(i).float()  # [3, 3, c, c]
+        slopes.append(float(f[..., 8:-8, 8:-8].diff(dim=-1).abs().mean()))
+    return slopes
+
+
+def test_min_scale_shows_the_content_zoomed_out_by_a_random_factor():
+    # a ramp one grey level per pixel: zoomed out by s, a sample steps by 1/s per pixel
+    ramp = np.broadcast_to(np.arange(200, dtype=np.uint8)[None, :, None], (200, 200, 3))
+    seqs = [Sequence("ramp", frames=np.stack([ramp] * 5))]
+    plain = TripletSampler(seqs, config=SampleConfig(crop=32, strides=(1,)), seed=2)
+    assert all(s == pytest.approx(1.0) for s in _ramp_slopes(plain, 8))
+    zoomed = TripletSampler(seqs, config=SampleConfig(crop=32, strides=(1,), min_scale=0.5), seed=2)
+    slopes = _ramp_slopes(zoomed, 16)
+    assert all(0.99 < s < 2.05 for s in slopes)  # s in [0.5, 1]
+    assert max(slopes) > 1.5 and min(slopes) < 1.5  # a random factor, not a fixed one
+    sample = zoomed.sample(0)
+    assert sample.shape == (3, 3, 32, 32) and sample.dtype == torch.uint8
+    assert torch.equal(sample, zoomed.sample(0))  # still deterministic per index
+
+
+def test_min_scale_resamples_the_three_frames_alike():
+    """A still with no pan stays three identical frames when zoomed out (no motion is invented)."""
+    stills = [Sequence("photo", frames=noise(160, 160, 3)[None])]
+    config = SampleConfig(crop=32, max_still_shift=0, min_scale=0.5)
+    sampler = TripletSampler([], stills, config, seed=1)
+    for i in range(4):
+        f = sampler.sample(i)
+        assert torch.equal(f[0], f[1]) and torch.equal(f[1], f[2])  # no pan: three equal frames
+
+
 def test_looks_like_cut():
     ramp = np.linspace(0, 255, 64).astype(np.uint8)
     across = np.repeat(np.broadcast_to(ramp[None, :], (64, 64))[..., None], 3, axis=2)  # dark left, light right

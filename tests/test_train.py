@@ -239,8 +239,8 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, vimeo, tiny_json):
     train(tiny_train_config(vimeo, run, **config))
     with pytest.raises(StvsrError, match="already holds a training run"):
         train(tiny_train_config(vimeo, run, **config))
-    for change in ({"batch": 4}, {"crop": 64}, {"seed": 1}, {"stage": "ms"}, {"strides": (1,)}):
-        with pytest.raises(StvsrError, match="--" + next(iter(change)) + " differs"):
+    for change in ({"batch": 4}, {"crop": 64}, {"seed": 1}, {"stage": "ms"}, {"strides": (1,)}, {"min_scale": 0.5}):
+        with pytest.raises(StvsrError, match="--" + next(iter(change)).replace("_", "-") + " differs"):
             train(tiny_train_config(vimeo, run, **{**config, **change, "steps": 3}), resume=True)
     # resuming a finished run with more steps goes on; with no more steps it just re-saves
     final = train(tiny_train_config(vimeo, run, **{**config, "steps": 3}), resume=True)
@@ -302,6 +302,8 @@ def test_ema_run_writes_the_average_and_resumes_it_exactly(tmp_path, vimeo, rand
         ({"strides": (0, 1)}, "strides"),
         ({"degradation": "lanczos"}, "degradation"),
         ({"ema": 1.0}, "--ema"),
+        ({"min_scale": 0.0}, "--min-scale"),
+        ({"min_scale": 1.5}, "--min-scale"),
         ({"model_config": "missing.json"}, "cannot read --model-config"),
     ],
 )
@@ -529,7 +531,7 @@ def cli(*args):
 def test_cli_train_resume_then_upscale_with_the_result(tmp_path, vimeo, tiny_json):
     run = tmp_path / "RUN"
     base = ["train", "--data", vimeo, "--out", run, "--batch", 2, "--crop", 32, "--model-config", tiny_json]
-    base += ["--strides", "1,2"]
+    base += ["--strides", "1,2", "--min-scale", 0.75]
     result = cli(*base, "--steps", 2, "-q")
     assert result.exit_code == 0, result.output
     assert load_model(run / "model.safetensors").info["trained_steps"] == 2
@@ -563,6 +565,7 @@ def test_cli_train_bad_input_is_one_clean_line(tmp_path, vimeo, tiny_json):
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--stage", "bogus", *tiny), "unknown stage")
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--strides", "1,x", *tiny), "--strides")
     assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--crop", 40, *tiny), "crop")
+    assert_clean_error(cli("train", "--data", vimeo, "--out", run, "--min-scale", 0, *tiny), "--min-scale")
     tiny += ["--crop", 32]
     bad = tmp_path / "bad.json"
     bad.write_text("{")
