@@ -117,4 +117,7 @@ mask_ablation r11
 # (A deeper MS, round 11 grown to 10 MS blocks with --grow and MS trained alone for 2000 steps,
 # beat the same stage on the 5-block MS by only +0.03 / +0.02 / +0.01 dB of keys and made the model
 # 1.34x slower; not shipped and not here.)
+# (Round 13, MS alone from round 11 for 2000 steps with --min-scale 0.5, then 5000 joint steps with
+# --min-scale 0.75 and --ema 0.999, gained keys +0.050 / +0.025 / +0.079 dB but refined +0.022 /
+# -0.019 / +0.026 dB, and UCF101 triplet 16 fell below MCI + lanczos; not shipped and not here.)
 cp "$run/joint256_r11/model.safetensors" "$run/final.safetensors"
