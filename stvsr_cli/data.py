@@ -241,7 +241,7 @@ class TripletSampler:
             frames = self._from_sequence(rng, crop)
         else:
             frames = self._from_still(rng, crop)
-        if crop != self.config.crop:
+        if frames.shape[1] != self.config.crop:
             frames = resize_frames(frames, self.config.crop)
         if rng.random() < 0.5:
             frames = frames[:, :, ::-1]  # horizontal flip
@@ -257,10 +257,17 @@ class TripletSampler:
             strides = [s for s in self.config.strides if 2 * s < len(seq)] or [1]
             stride = strides[rng.integers(len(strides))]
             start = int(rng.integers(0, len(seq) - 2 * stride))
-            frames = self._crop(np.stack([seq.frame(start + k * stride) for k in range(3)]), rng, crop)
+            frames = np.stack([seq.frame(start + k * stride) for k in range(3)])
+            frames = self._crop(frames, rng, self._fit(crop, min(frames.shape[1:3])))
             if not looks_like_cut(frames[0], frames[2]):
                 break
         return frames
+
+    def _fit(self, crop: int, side: int) -> int:
+        """``crop`` (enlarged for ``min_scale``) capped at the source's usable ``side``, so a
+        small source is shown at the smallest scale it allows rather than mirror-padded; never
+        below the configured crop (a source smaller than that is still reflection-padded)."""
+        return max(self.config.crop, min(crop, side - side % 2))
 
     @staticmethod
     def _crop(frames: np.ndarray, rng: np.random.Generator, c: int) -> np.ndarray:
@@ -281,6 +288,7 @@ class TripletSampler:
         # integer HR shifts: exact ground truth, and odd shifts are half-pixel moves at LR
         dx, dy = (int(v) for v in rng.integers(-m, m + 1, size=2))
         h, w = img.shape[:2]
+        c = self._fit(c, min(h - 2 * abs(dy), w - 2 * abs(dx)))
         need_h, need_w = c + 2 * abs(dy), c + 2 * abs(dx)
         if h < need_h or w < need_w:
             img = np.pad(img, ((0, max(need_h - h, 0)), (0, max(need_w - w, 0)), (0, 0)), mode="reflect")

@@ -325,6 +325,24 @@ def test_min_scale_shows_the_content_zoomed_out_by_a_random_factor():
     assert torch.equal(sample, zoomed.sample(0))  # still deterministic per index
 
 
+def test_min_scale_on_a_small_source_zooms_out_only_as_far_as_it_allows():
+    """A source not much larger than the crop is never mirror-padded to make room for a
+    larger crop: the crop is capped at its shorter side (40 px here: at most 40/32 per pixel)."""
+    ramp = np.broadcast_to((np.arange(48, dtype=np.uint8) * 5)[None, :, None], (40, 48, 3))
+    seqs = [Sequence("ramp", frames=np.stack([ramp] * 5))]
+    stills = [Sequence("photo", frames=ramp[None])]
+    config = SampleConfig(crop=32, strides=(1,), max_still_shift=0, min_scale=0.5)
+    for sampler in (TripletSampler(seqs, config=config, seed=3), TripletSampler([], stills, config, seed=3)):
+        zoomed = 0
+        for i in range(16):
+            steps = sampler.sample(i).float().diff(dim=-1)  # [3, 3, 32, 31], 5 grey levels per source pixel
+            assert bool((steps >= 0).all()) or bool((steps <= 0).all())  # one way: no mirrored seam
+            slope = float(steps.abs().mean()) / 5
+            assert 0.99 < slope < 40 / 32 + 0.02
+            zoomed += slope > 1.1
+        assert zoomed >= 4  # the cap still lets it zoom out as far as the source allows
+
+
 def test_min_scale_resamples_the_three_frames_alike():
     """A still with no pan stays three identical frames when zoomed out (no motion is invented)."""
     stills = [Sequence("photo", frames=noise(160, 160, 3)[None])]
