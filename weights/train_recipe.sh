@@ -120,4 +120,7 @@ mask_ablation r11
 # (Round 13, MS alone from round 11 for 2000 steps with --min-scale 0.5, then 5000 joint steps with
 # --min-scale 0.75 and --ema 0.999, gained keys +0.050 / +0.025 / +0.079 dB but refined +0.022 /
 # -0.019 / +0.026 dB, and UCF101 triplet 16 fell below MCI + lanczos; not shipped and not here.)
+# (Round 14, round 13 again after --min-scale stopped mirror-padding small footage, gained keys
+# +0.041 / +0.080 / +0.067 dB, refined +0.014 / -0.003 / +0.030 dB, and UCF101 triplet 16 again
+# fell below MCI + lanczos; not shipped and not here.)
 cp "$run/joint256_r11/model.safetensors" "$run/final.safetensors"
