@@ -119,8 +119,24 @@ mask_ablation r11
 # 1.34x slower; not shipped and not here.)
 # (Round 13, MS alone from round 11 for 2000 steps with --min-scale 0.5, then 5000 joint steps with
 # --min-scale 0.75 and --ema 0.999, gained keys +0.050 / +0.025 / +0.079 dB but refined +0.022 /
-# -0.019 / +0.026 dB, and UCF101 triplet 16 fell below MCI + lanczos; not shipped and not here.)
+# -0.019 / +0.026 dB, and UCF101 triplet 16 fell below MCI + lanczos; its MS stage is round 13b's
+# below, its joint stage was not shipped and is not here.)
 # (Round 14, round 13 again after --min-scale stopped mirror-padding small footage, gained keys
 # +0.041 / +0.080 / +0.067 dB, refined +0.014 / -0.003 / +0.030 dB, and UCF101 triplet 16 again
 # fell below MCI + lanczos; not shipped and not here.)
-cp "$run/joint256_r11/model.safetensors" "$run/final.safetensors"
+
+# Round 13b (the bundled weights): MS alone from round 11 for 2000 steps (batch 8 of 192-pixel
+# crops, seed 13) with each sample's content at a random scale in [0.5, 1], then everything
+# fine-tuned jointly from it without rescaling: seed 14, a fresh cosine schedule of 5000 steps,
+# --ema 0.999 (the moving average becomes the model).
+# (Its MS stage ran at commit dac6e6b, before --min-scale capped the enlarged crop at the
+# source's shorter side (commit 139bd9a), so small footage was mirror-padded in that stage. At
+# later commits this line samples like round 14's MS stage; the same joint stage on it (called
+# round 15) benched keys +0.087 / +0.071 / +0.038 dB and refined +0.031 / -0.013 / +0.012 dB
+# against round 11, behind 13b on UCF101. To rerun 13b exactly, run this one stage at dac6e6b.)
+stage "$run/ms_scale_r13" --stage ms --steps "$(steps 2000)" --crop 192 --batch 8 --seed 13 --pretrain-lr 2e-4 \
+  --init "$run/joint256_r11/model.safetensors" --min-scale 0.5
+stage "$run/joint256_r13b" --stage joint --steps "$(steps 5000)" --crop 256 --batch 2 --seed 14 --lr 1e-4 \
+  --ema 0.999 --init "$run/ms_scale_r13/model.safetensors"
+mask_ablation r13b
+cp "$run/joint256_r13b/model.safetensors" "$run/final.safetensors"
