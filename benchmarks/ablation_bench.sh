@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The model card's ablation tables (paper Tables 1/2 and 4) on the val split: every ablation model
-# that weights/train_recipe.sh leaves (rounds 2, 4, 7, 8, 9, 11 and 13b), through benchmarks/val_bench.sh, then one
+# that weights/train_recipe.sh leaves (round 2's and each mask_ablation round's), through benchmarks/val_bench.sh, then one
 # markdown table of mid-frame PSNR per val set (S->T, T->S, fused, refined).
 # Usage: bash benchmarks/ablation_bench.sh [SHARED_DATA] [RUN_DIR] [OUT_DIR]
 set -euo pipefail
@@ -10,8 +10,11 @@ run=${2:-runs/default}
 out=${3:-runs/ablation_bench}
 rows=model_st,model_ts,model_fused,model_refined
 models=(fusion_hr fusion_hr_1mask fusion_bicubic_blend joint_hr)
-# the rounds with a mask_ablation stage in the recipe: two masks, then one
-for round in r4 r7 r8 r9 r11 r13b; do models+=("fusion_${round}_2mask" "fusion_${round}_1mask"); done
+# the rounds with a mask_ablation stage in the recipe (read from it, so a new one needs no edit
+# here): two masks, then one
+for round in $(sed -n 's/^mask_ablation //p' "$here/../weights/train_recipe.sh"); do
+  models+=("fusion_${round}_2mask" "fusion_${round}_1mask")
+done
 for name in "${models[@]}"; do
   [ -f "$out/$name/middlebury.json" ] && continue  # finished earlier
   bash "$here/val_bench.sh" "$data" "$out/$name" --model "$run/$name/model.safetensors" --methods "$rows"
