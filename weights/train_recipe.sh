@@ -139,4 +139,8 @@ stage "$run/ms_scale_r13" --stage ms --steps "$(steps 2000)" --crop 192 --batch 
 stage "$run/joint256_r13b" --stage joint --steps "$(steps 5000)" --crop 256 --batch 2 --seed 14 --lr 1e-4 \
   --ema 0.999 --init "$run/ms_scale_r13/model.safetensors"
 mask_ablation r13b
+# (After 13b, none of these was ahead on every val set, so none is here: MS alone for 2000 more
+# steps (seed 16): keys +0.017 / -0.014 / +0.032 dB; F and R alone (--stage fusion, 3000 steps,
+# lr 2e-4, seed 17): refined +0.002 / +0.002 / -0.004 dB; round 17, 5000 more joint steps (seed 17,
+# --ema 0.999): keys +0.021 / -0.027 / +0.005 dB, refined +0.008 / +0.034 / +0.006 dB.)
 cp "$run/joint256_r13b/model.safetensors" "$run/final.safetensors"
