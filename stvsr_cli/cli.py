@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import Interrupted, StvsrError
+from .errors import StvsrError
 
 app = typer.Typer(
     name="stvsr",
@@ -84,7 +84,12 @@ def upscale(
     mode: Annotated[
         Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")
     ] = Mode.spacetime,
-    codec: Annotated[str, typer.Option(help="Video encoder (libx264, libx265, ffv1, ...).")] = "libx264",
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...); default: VP9 for .webm, else x264."
+        ),
+    ] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
     pix_fmt: Annotated[
@@ -148,7 +153,7 @@ def upscale(
         summary = upscale_video(input, output, options, progress=reporter)
     except StvsrError as e:
         reporter.close()
-        _fail(str(e), 130 if isinstance(e, Interrupted) else 1)
+        _fail(str(e), e.exit_code)
     reporter.close()
     for warning in summary.warnings:
         typer.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -295,7 +300,7 @@ def train(
         final = run_training(config, progress=bar.update, resume=resume)
     except StvsrError as e:
         bar.close()
-        _fail(str(e))
+        _fail(str(e), e.exit_code)
     bar.close()
     if not quiet:
         typer.echo(f"model written to {final}")
@@ -362,7 +367,7 @@ def bench(
         result = run_bench(config, progress=reporter)
     except StvsrError as e:
         reporter.close()
-        _fail(str(e))
+        _fail(str(e), e.exit_code)
     reporter.close()
     try:
         if json_out is not None:

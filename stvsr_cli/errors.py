@@ -1,8 +1,20 @@
-"""The project's own error type: the CLI turns it into a red one-line message and exit code 1."""
+"""The project's own error types: the CLI turns each into a red one-line message and exits
+with the class's ``exit_code`` (1; 2 for an option that cannot work; 128 + the signal number
+when stopped by a signal, as shells report it)."""
 
 
 class StvsrError(Exception):
-    """A problem the user can fix (bad input, bad option, missing file); never a bug."""
+    """A problem the user can fix (bad input, bad option, missing file); never a bug.
+
+    Every subclass takes just its message, so a handler can re-raise ``type(e)(new message)``."""
+
+    exit_code = 1
+
+
+class UsageError(StvsrError):
+    """An option value that cannot work (too small a tile, half precision on a CPU, ...)."""
+
+    exit_code = 2
 
 
 class InputError(StvsrError):
@@ -18,4 +30,12 @@ class WeightsError(StvsrError):
 
 
 class Interrupted(StvsrError):
-    """The run was stopped by SIGINT or SIGTERM; no output was left behind."""
+    """The run was stopped by SIGINT (Ctrl-C); no output was left behind."""
+
+    exit_code = 130
+
+
+class Terminated(Interrupted):
+    """The run was stopped by SIGTERM; no output was left behind."""
+
+    exit_code = 143

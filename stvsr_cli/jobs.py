@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StvsrError
 from .overlap import BackgroundIterator, BackgroundWorker
-from .video import VideoInfo, VideoWriter, demux, frame_step, write_error
+from .video import Demuxer, VideoInfo, VideoWriter, frame_step, last_frame_end, write_error
 
 if TYPE_CHECKING:
     from .pipeline import UpscaleOptions, Upscaler
@@ -41,8 +41,9 @@ class Job:
             return VideoWriter.for_input(*args, warnings=self.warnings, rate=rate)
         return VideoWriter(*args, warnings=self.warnings, rate=rate, container_format=container_format)
 
-    def frames(self, copy_other_streams: bool, skip_frames: int = 0):
-        return demux(
+    def open_input(self, copy_other_streams: bool, skip_frames: int = 0) -> Demuxer:
+        """The input's frames (and packets): the caller closes it once the output is done."""
+        return Demuxer(
             self.src,
             copy_other_streams=copy_other_streams,
             max_frames=self.options.max_frames,
@@ -75,8 +76,7 @@ class Job:
         end, the last output (the key of a frame that starts the next segment) is not written.
         """
         held = None
-        last_key_pts = prev_pts
-        input_step = 0
+        prev_key_pts, last_key_pts = None, prev_pts
         n_out = 0
         for frame, kind, tag in self.upscaler.process(frames):
             pts = 2 * tag if kind == "key" else tag[0] + tag[1]
@@ -85,12 +85,11 @@ class Job:
                 n_out += 1
                 self.advance()
             if kind == "key":
-                if last_key_pts is not None:
-                    input_step = tag - last_key_pts
-                last_key_pts = tag
+                prev_key_pts, last_key_pts = last_key_pts, tag
             held = (frame, pts)
         if held is not None and not has_more():
-            write(held[0], held[1], 2 * (input_step or self.nominal_step()))
+            end = last_frame_end(last_key_pts, prev_key_pts, self.nominal_step())
+            write(held[0], held[1], 2 * (end - last_key_pts))
             n_out += 1
             self.advance()
         return n_out
@@ -103,15 +102,17 @@ def replace_output(tmp: Path, dst: Path) -> None:
         raise write_error(dst, e) from None
 
 
-def abort_run(reader, worker, writer, *paths: Path | None) -> None:
+def abort_run(source, reader, worker, writer, *paths: Path | None) -> None:
     """Clean up after a failed or interrupted run: stop the threads, close the output without
-    caring about it, and delete the temporary files (never the user's output)."""
-    if reader is not None:
-        reader.close()
+    caring about it, close the input (last: the writer may still hold its packets), and
+    delete the temporary files (never the user's output)."""
+    reader_stopped = reader.close() if reader is not None else True
     if worker is not None:
         worker.abandon()
     if writer is not None:
         writer.abort()
+    if source is not None and reader_stopped:  # a reader thread still running keeps it open
+        source.close()
     for path in paths:
         if path is not None:
             path.unlink(missing_ok=True)
@@ -127,11 +128,12 @@ def run_whole(job: Job) -> tuple[int, int]:
     dst = job.dst
     tmp = partial_path(dst)
     n_in = 0
-    writer = reader = worker = None
+    source = writer = reader = worker = None
     try:
+        source = job.open_input(copy_other_streams=True)
         writer = job.writer(tmp)
         # decode and encode run in their own threads, overlapping the model
-        reader = BackgroundIterator(job.frames(copy_other_streams=True))
+        reader = BackgroundIterator(source)
         worker = BackgroundWorker()
         job.start_progress()
 
@@ -153,7 +155,8 @@ def run_whole(job: Job) -> tuple[int, int]:
         writer = None
         replace_output(tmp, dst)
     except BaseException:
-        abort_run(reader, worker, writer, tmp)
+        abort_run(source, reader, worker, writer, tmp)
         raise
     reader.close()
+    source.close()
     return n_in, n_out

@@ -16,7 +16,10 @@ _DONE = object()
 
 
 class BackgroundIterator:
-    """Iterates ``iterable`` in a thread, ``maxsize`` items ahead of the consumer."""
+    """Iterates ``iterable`` in a thread, ``maxsize`` items ahead of the consumer.
+
+    It never closes ``iterable``: items may depend on it (packets on their open input), so
+    its owner closes it, after ``close()`` here has stopped the thread."""
 
     def __init__(self, iterable: Iterable[Any], maxsize: int = 16, name: str = "stvsr-reader"):
         self._queue: queue.Queue = queue.Queue(maxsize)
@@ -41,10 +44,6 @@ class BackgroundIterator:
             self._put(("done", None))
         except BaseException as e:  # noqa: BLE001 - carried to the consumer and re-raised there
             self._put(("error", e))
-        finally:
-            close = getattr(iterable, "close", None)
-            if close is not None:
-                close()
 
     def __iter__(self) -> Iterator[Any]:
         while True:
@@ -56,9 +55,12 @@ class BackgroundIterator:
             else:
                 return
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the thread; returns whether it has stopped (it is left running, as a daemon,
+        only when the iterable hangs for more than 5 s)."""
         self._stop.set()
         self._thread.join(timeout=5)
+        return not self._thread.is_alive()
 
 
 class BackgroundWorker:

@@ -13,11 +13,12 @@ float in [0, 1], and the output frames have the input's dtype. For input frames
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import Interrupted, OutputError, StvsrError
+from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
 from .jobs import Job, run_whole
 from .nets import DualStream
 from .resume import run_in_segments
@@ -39,6 +40,9 @@ AUTO_TILE_PIXELS = 1280 * 736
 AUTO_TILE = 768
 TILE_OVERLAP = 32  # LR pixels of context around each tile
 LOSSLESS_CONTAINERS = {".mkv", ".nut", ".avi", ".mov"}
+# outputs that name pictures, not a video: a printf pattern (out/%05d.png) or an image file
+_IMAGE_PATTERN = re.compile(r"%0?\d*d")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".dpx"}
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -54,7 +58,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise StvsrError("--device mps was asked for, but MPS is not available on this machine")
     if name not in ("cpu", "cuda", "mps"):
-        raise StvsrError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+        raise UsageError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
     return torch.device(name)
 
 
@@ -64,9 +68,9 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
         return torch.float16 if device.type == "cuda" else torch.float32
     dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     if precision not in dtypes:
-        raise StvsrError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or bf16")
+        raise UsageError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or bf16")
     if precision != "fp32" and device.type == "cpu":
-        raise StvsrError(f"--precision {precision} needs a GPU; on the CPU use fp32")
+        raise UsageError(f"--precision {precision} needs a GPU; on the CPU use fp32")
     return dtypes[precision]
 
 
@@ -89,9 +93,9 @@ class Upscaler:
         tile: int = 0,
     ):
         if mode not in MODES:
-            raise StvsrError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
+            raise UsageError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
         if batch < 1:
-            raise StvsrError("batch must be at least 1")
+            raise UsageError("batch must be at least 1")
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_dtype(precision, self.device)
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
@@ -101,7 +105,7 @@ class Upscaler:
         self.scene_threshold = scene_threshold
         self.multiple = int(getattr(model, "size_multiple", 1))
         if tile and (tile < 2 * TILE_OVERLAP + self.multiple):
-            raise StvsrError(f"--tile must be at least {2 * TILE_OVERLAP + self.multiple} (or 0 for automatic)")
+            raise UsageError(f"--tile must be at least {2 * TILE_OVERLAP + self.multiple} (or 0 for automatic)")
         self.tile = tile
         self.scene_cuts = 0
 
@@ -289,6 +293,10 @@ def check_output_path(src: Path, dst: Path, overwrite: bool, encode: EncodeSetti
         raise OutputError(f"output folder is not writable: {dst.parent}")
     if not dst.suffix:
         raise OutputError(f"output has no file extension to choose a container from: {dst}")
+    if _IMAGE_PATTERN.search(dst.name) or dst.suffix.lower() in IMAGE_SUFFIXES:
+        raise UsageError(
+            f"image sequence output is not supported yet: {dst} (write a video file, e.g. out.mkv --lossless)"
+        )
     if encode.lossless and dst.suffix.lower() not in LOSSLESS_CONTAINERS:
         raise OutputError(f"--lossless writes RGB FFV1, which {dst.suffix} cannot hold: use a .mkv output")
     try:
@@ -317,7 +325,8 @@ class _StopSignals:
 
     @staticmethod
     def _handle(signum, _frame):
-        raise Interrupted(f"stopped by {signal.Signals(signum).name}; no output was written")
+        error = Terminated if signum == signal.SIGTERM else Interrupted
+        raise error(f"stopped by {signal.Signals(signum).name}; no output was written")
 
     def __exit__(self, *exc):
         for sig, handler in self.saved.items():
@@ -342,7 +351,8 @@ def upscale_video(
     options = options or UpscaleOptions()
     src, dst = Path(src), Path(dst)
     if options.mode not in MODES:
-        raise StvsrError(f"unknown mode {options.mode!r}; choose {', '.join(MODES)}")
+        raise UsageError(f"unknown mode {options.mode!r}; choose {', '.join(MODES)}")
+    options = replace(options, encode=options.encode.for_output(dst))
     check_output_path(src, dst, options.overwrite, options.encode)
     if options.resume and not segment_format_holds(options.encode.codec):
         raise OutputError(f"--resume cannot keep segments encoded with {options.encode.codec}; choose another codec")
@@ -354,6 +364,8 @@ def upscale_video(
         model, device, options.precision, options.batch, options.mode, options.scene_threshold, options.tile
     )
     job = Job(src, dst, info, options, upscaler, progress)
+    for stream in info.uncopied_streams:
+        job.warnings.append(f"dropped {stream}: only the first video stream is upscaled, with audio and subtitles")
     if info.has_alpha:
         job.warnings.append(f"the input's alpha channel ({info.pix_fmt}) is dropped: the output is opaque")
     start = time.perf_counter()

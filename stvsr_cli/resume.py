@@ -168,20 +168,20 @@ def run_in_segments(job: Job) -> tuple[int, int]:
     store = SegmentStore(job.dst, job_key(job, k), job.warnings)
     tmp = partial_path(job.dst)
     part = None
-    reader = writer = worker = None
+    source = reader = writer = worker = None
     skipped = sum(s["frames"] for s in store.segments)
     n_in = skipped
     try:
         if not store.complete:
-            frames = (item for kind, item in job.frames(copy_other_streams=False, skip_frames=skipped))
-            reader = BackgroundIterator(frames)
-            source = _Lookahead(reader)
+            source = job.open_input(copy_other_streams=False, skip_frames=skipped)
+            reader = BackgroundIterator(item for _, item in source)
+            frames = _Lookahead(reader)
             job.start_progress()
             job.advance(sum(s["outputs"] for s in store.segments))
             for _ in range(skipped):
-                if source.pop() is None:
+                if frames.pop() is None:
                     raise StvsrError(f"the input has fewer frames than the finished segments in {store.folder}")
-            while source.peek() is not None:
+            while frames.peek() is not None:
                 index = len(store.segments)
                 part = store.path(index).with_name(store.path(index).name + ".part")
                 writer = job.writer(part, container_format=SEGMENT_FORMAT)
@@ -192,28 +192,30 @@ def run_in_segments(job: Job) -> tuple[int, int]:
                     last.update(pts=pts, duration=duration)
                     worker.submit(writer.write, frame, pts, duration)
 
-                first = source.consumed
-                prev_pts = source.last_pts
-                n_out = job.upscale(source.take(k), write, prev_pts, has_more=lambda: source.peek() is not None)
+                first = frames.consumed
+                prev_pts = frames.last_pts
+                n_out = job.upscale(frames.take(k), write, prev_pts, has_more=lambda: frames.peek() is not None)
                 worker.finish()
                 worker = None
                 writer.close()
                 writer = None
                 replace_output(part, store.path(index))
                 part = None
-                n_in += source.consumed - first
+                n_in += frames.consumed - first
                 store.add(
                     {
                         "file": store.path(index).name,
-                        "frames": source.consumed - first,
+                        "frames": frames.consumed - first,
                         "outputs": n_out,
                         "last_pts": last["pts"],
                         "last_duration": last["duration"],
-                        "last": source.peek() is None,
+                        "last": frames.peek() is None,
                     }
                 )
             reader.close()
             reader = None
+            source.close()
+            source = None
         if not store.segments:
             raise StvsrError(f"no video frame could be decoded from {job.src}")
         final = store.segments[-1]
@@ -225,11 +227,11 @@ def run_in_segments(job: Job) -> tuple[int, int]:
         join_segments(segments, tmp, job.src, info, final["last_duration"] * out_time_base, job.warnings, end_time)
         replace_output(tmp, job.dst)
     except BaseException as e:
-        abort_run(reader, worker, writer, part, tmp)
+        abort_run(source, reader, worker, writer, part, tmp)
         if not store.segments:
             store.remove()
         elif isinstance(e, StvsrError):  # interrupted, disk full...: the finished work is kept
-            # same class (Interrupted keeps exit code 130); every StvsrError takes one message
+            # same class, so the same exit code; every StvsrError takes one message
             raise type(e)(
                 f"{e}; {len(store.segments)} finished segment(s) are kept in {store.folder}: "
                 "run the same command with --resume to continue"

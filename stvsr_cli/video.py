@@ -24,7 +24,7 @@ import os
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,7 +63,8 @@ class VideoInfo:
     color_trc: int = _UNSPECIFIED
     audio_streams: int = 0
     subtitle_streams: int = 0
-    other_streams: list[str] = field(default_factory=list)
+    # what the output cannot carry: video streams after the first, data and attachment streams
+    uncopied_streams: list[str] = field(default_factory=list)  # e.g. "video stream #2 (h264)"
     bit_depth: int = 8  # bits per colour component of the decoded format
     chroma: str = "420"  # "420", "422", "444" (YUV subsampling), "rgb", "gray" or "other"
     has_alpha: bool = False
@@ -168,6 +169,9 @@ def _probe_open(path: Path, container) -> VideoInfo:
         raise InputError(f"input has no video stream ({', '.join(kinds)} only): {path}")
     stream = container.streams.video[0]
     cc = stream.codec_context
+    if _is_still_image(container):
+        name = cc.name if cc is not None else container.format.name
+        raise InputError(f"input is a still image ({name}), not a video: {path}")
     if cc is None:
         raise InputError(f"input video stream uses a codec PyAV cannot decode (unknown or corrupt header): {path}")
     if not cc.width or not cc.height:
@@ -198,12 +202,22 @@ def _probe_open(path: Path, container) -> VideoInfo:
         color_trc=int(getattr(first, "color_trc", _UNSPECIFIED)),
         audio_streams=len(container.streams.audio),
         subtitle_streams=len(container.streams.subtitles),
-        other_streams=[s.type for s in container.streams if s.type not in ("video", "audio", "subtitle")],
+        uncopied_streams=[
+            f"{s.type} stream #{s.index} ({_codec_name(s)})"
+            for s in container.streams
+            if s.type not in ("audio", "subtitle") and s.index != stream.index
+        ],
         bit_depth=bit_depth,
         chroma=chroma,
         has_alpha=has_alpha,
         display_matrix=_display_matrix(first),
     )
+
+
+def _is_still_image(container) -> bool:
+    """Whether FFmpeg opened the file as a single picture (JPEG, PNG, ... whatever its name)."""
+    name = container.format.name
+    return name == "image2" or name.endswith("_pipe")
 
 
 def frame_to_rgb(frame, deep: bool = False) -> np.ndarray:
@@ -222,9 +236,10 @@ def frame_to_rgb(frame, deep: bool = False) -> np.ndarray:
 def read_frames(path: str | os.PathLike, max_frames: int = 0, deep: bool = False) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(rgb, pts)`` for every frame of the first video stream, in presentation order
     (uint8 RGB, or uint16 with ``deep``)."""
-    for kind, item in demux(Path(path), copy_other_streams=False, max_frames=max_frames, deep=deep):
-        if kind == "frame":
-            yield item
+    with Demuxer(Path(path), copy_other_streams=False, max_frames=max_frames, deep=deep) as source:
+        for kind, item in source:
+            if kind == "frame":
+                yield item
 
 
 def nominal_rate(stream) -> Fraction:
@@ -237,6 +252,13 @@ def nominal_rate(stream) -> Fraction:
 def frame_step(rate: Fraction, time_base: Fraction) -> int:
     """One frame's duration at ``rate`` frames per second, in ticks of ``time_base`` (at least 1)."""
     return max(1, round(1 / (Fraction(rate) * Fraction(time_base))))
+
+
+def last_frame_end(last_pts: int, prev_pts: int | None, nominal_step: int) -> int:
+    """When a clip's last frame ends (same ticks as the pts): it lasts as long as the gap
+    before it, or one nominal frame when it is the only one. The output's last frame lasts
+    exactly this long too, so that video and audio end together."""
+    return last_pts + (last_pts - prev_pts if prev_pts is not None else nominal_step)
 
 
 class FrameTimer:
@@ -254,40 +276,89 @@ class FrameTimer:
         return pts
 
 
-def demux(
-    path: Path,
-    copy_other_streams: bool = True,
-    max_frames: int = 0,
-    warnings: list[str] | None = None,
-    deep: bool = False,
-    skip_frames: int = 0,
-):
-    """Yield ``("frame", (rgb, pts))`` for decoded video frames and ``("packet", packet)``
-    for packets of the other (audio/subtitle) streams, in file order.
+# with a frame limit (a preview), how far past the last frame's end packets are still read for
+# a sparse (subtitle) stream that has none after it, in seconds
+_PREVIEW_READ_AHEAD = 10
 
-    ``skip_frames``: the first frames are decoded but not converted: they come as
-    ``(None, pts)`` (a resumed job skips what it has done). Damage is survived where it can
-    be: corrupt video packets are skipped, and a file that cannot be read past some point
-    ends there; both are counted in ``warnings``. Raises ``InputError`` only when not a
-    single frame comes out.
+
+class Demuxer:
+    """The open input: iterating it yields ``("frame", (rgb, pts))`` for decoded video frames
+    and ``("packet", packet)`` for packets of the other (audio/subtitle) streams, in file
+    order.
+
+    The packets belong to the input container, so the ``Demuxer`` lives until they are all
+    muxed: whoever opens it closes it (``close()`` or a ``with`` block), after the output is
+    done, never when iteration ends (a packet whose container is closed points to a freed
+    stream). Iterating is one pass, and may run in another thread than the one that closes.
+
+    ``max_frames`` (a preview): only the first frames; packets of the other streams are still
+    yielded until the last frame's end (``end_pts``, in the video time base), so that audio
+    and subtitles end with the video. ``skip_frames``: the first frames are decoded but not
+    converted: they come as ``(None, pts)`` (a resumed job skips what it has done). Damage is
+    survived where it can be: corrupt video packets are skipped, and a file that cannot be
+    read past some point ends there; both are counted in ``warnings``. Raises ``InputError``
+    when the file cannot be opened, and while iterating only when not a single frame comes out.
     """
-    import av
 
-    path = Path(path)
-    with _open_input(path) as container:
+    def __init__(
+        self,
+        path: Path,
+        copy_other_streams: bool = True,
+        max_frames: int = 0,
+        warnings: list[str] | None = None,
+        deep: bool = False,
+        skip_frames: int = 0,
+    ):
+        self.path = Path(path)
+        self.max_frames = max_frames
+        self.warnings = warnings
+        self.deep = deep
+        self.skip_frames = skip_frames
+        self.end_pts: int | None = None
+        self.container = _open_input(self.path)
+        try:
+            with _reading(self.path):
+                if not self.container.streams.video:
+                    raise InputError(f"input has no video stream: {self.path}")
+                self.video = self.container.streams.video[0]
+                if self.video.codec_context is None:
+                    raise InputError(f"input video stream uses a codec PyAV cannot decode: {self.path}")
+                self.video.thread_type = "AUTO"
+                kinds = ("audio", "subtitle")
+                self.others = [s for s in self.container.streams if s.type in kinds] if copy_other_streams else []
+                self.time_base = self.video.time_base or Fraction(1, 90000)
+                self.rate = nominal_rate(self.video)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Demuxer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def __iter__(self):
+        import av
+
+        path, vindex = self.path, self.video.index
+        timer = FrameTimer(self.time_base, self.rate)
         with _reading(path):
-            if not container.streams.video:
-                raise InputError(f"input has no video stream: {path}")
-            vstream = container.streams.video[0]
-            if vstream.codec_context is None:
-                raise InputError(f"input video stream uses a codec PyAV cannot decode: {path}")
-            vstream.thread_type = "AUTO"
-            others = [s for s in container.streams if s.type in ("audio", "subtitle")] if copy_other_streams else []
-            timer = FrameTimer(vstream.time_base or Fraction(1, 90000), nominal_rate(vstream))
-            packets = container.demux(vstream, *others)
+            packets = self.container.demux(self.video, *self.others)
         count = bad_packets = damaged_frames = sent = 0
         interlaced = False
         stopped = None
+        prev_pts = None
+        # a preview holds the others' packets until a frame at or after their time is decoded,
+        # then drops those at or after the last frame's end (the decoder delays frames)
+        held: list = []
+        end_time = None  # a preview, once its frames are done: the last frame's end in seconds
+        passed: set[int] = set()  # the other streams that have reached end_time
         while True:
             try:
                 packet = next(packets)
@@ -296,8 +367,25 @@ def demux(
             except (av.error.FFmpegError, *_DAMAGE) as e:  # unreadable from here on: end here
                 stopped = _ffmpeg_reason(e)
                 break
-            if packet.stream.index != vstream.index:
-                if packet.dts is not None:
+            index = packet.stream.index
+            time = _packet_time(packet)
+            if end_time is not None:  # a finished preview: the others' packets up to its end
+                if index == vindex:
+                    if time is not None and time > end_time + _PREVIEW_READ_AHEAD:
+                        break
+                elif time is not None and time >= end_time:
+                    passed.add(index)
+                    if len(passed) == len(self.others):
+                        break
+                elif packet.dts is not None:
+                    yield "packet", packet
+                continue
+            if index != vindex:
+                if packet.dts is None:
+                    continue
+                if self.max_frames and time is not None:
+                    held.append((time, packet))
+                else:
                     yield "packet", packet
                 continue
             sent += packet.size > 0
@@ -310,35 +398,62 @@ def demux(
                 damaged_frames += frame.is_corrupt
                 interlaced = interlaced or frame.interlaced_frame
                 try:
-                    rgb = None if count < skip_frames else frame_to_rgb(frame, deep)
+                    rgb = None if count < self.skip_frames else frame_to_rgb(frame, self.deep)
                 except (av.error.FFmpegError, *_DAMAGE):
                     bad_packets += 1
                     continue
-                yield "frame", (rgb, timer(frame.pts))
+                pts = timer(frame.pts)
+                yield "frame", (rgb, pts)
                 count += 1
-                if max_frames and count >= max_frames:
-                    return
+                if self.max_frames and count >= self.max_frames:
+                    self.end_pts = last_frame_end(pts, prev_pts, timer.step)
+                    end_time = self.end_pts * self.time_base
+                    passed.update(p.stream.index for t, p in held if t >= end_time)
+                    yield from (("packet", p) for t, p in held if t < end_time)
+                    held = []
+                    break
+                prev_pts = pts
+                if held:
+                    now = pts * self.time_base
+                    yield from (("packet", p) for t, p in held if t < now)
+                    held = [(t, p) for t, p in held if t >= now]
+            if end_time is not None and len(passed) == len(self.others):
+                break
+        yield from (("packet", p) for _, p in held)  # fewer frames than the limit: all of them
         if count == 0:
             reason = f" ({stopped})" if stopped else ""
             raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}{reason}")
+        if end_time is not None:
+            return  # a preview: what follows its frames was never decoded
         # one frame per packet (but for field-coded interlaced video, two): packets that gave
         # no frame were lost to damage (the decoder drops what it cannot conceal, e.g. frames
         # whose reference is gone)
         lost = bad_packets if interlaced else max(bad_packets, sent - count)
-        if warnings is not None:
-            if lost:
-                warnings.append(f"skipped {lost} corrupt or undecodable video packet(s) in {path.name}")
-            if damaged_frames:
-                warnings.append(f"{damaged_frames} damaged frame(s) of {path.name} were decoded with errors concealed")
-            if stopped:
-                warnings.append(f"{path.name} cannot be read past frame {count} ({stopped}): the output ends there")
+        warnings = self.warnings if self.warnings is not None else []
+        if lost:
+            warnings.append(f"skipped {lost} corrupt or undecodable video packet(s) in {path.name}")
+        if damaged_frames:
+            warnings.append(f"{damaged_frames} damaged frame(s) of {path.name} were decoded with errors concealed")
+        if stopped:
+            warnings.append(f"{path.name} cannot be read past frame {count} ({stopped}): the output ends there")
+
+
+def _packet_time(packet) -> Fraction | None:
+    """A packet's presentation (else decode) time in seconds, or None when it has neither."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return None if ts is None or packet.time_base is None else ts * packet.time_base
+
+
+# the video codec an output gets when none is asked for: by container, else H.264
+DEFAULT_CODEC = "libx264"
+_CONTAINER_CODECS = {".webm": "libvpx-vp9"}
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
     """How to encode the output video stream."""
 
-    codec: str = "libx264"
+    codec: str | None = None  # None: the output container's usual codec (see ``for_output``)
     crf: int | None = 18
     preset: str | None = "medium"
     pix_fmt: str | None = None  # None: follow the input (bit depth, 4:4:4) where the codec can, else yuv420p
@@ -348,6 +463,13 @@ class EncodeSettings:
     def lossless_rgb(cls) -> EncodeSettings:
         """8-bit input: ``bgr0``; input of more than 8 bits: 16-bit RGB (``gbrp16le``)."""
         return cls(codec="ffv1", crf=None, preset=None, pix_fmt="bgr0", lossless=True)
+
+    def for_output(self, path: Path) -> EncodeSettings:
+        """These settings with the codec decided: the one asked for, else the container's
+        usual one (VP9 for ``.webm``, H.264 elsewhere)."""
+        if self.codec is not None:
+            return self
+        return replace(self, codec=_CONTAINER_CODECS.get(Path(path).suffix.lower(), DEFAULT_CODEC))
 
 
 def choose_pix_fmt(formats: list[str], info: VideoInfo, settings: EncodeSettings) -> str:
@@ -419,6 +541,11 @@ class _Output:
         route = self.routes.get(packet.stream.index)
         return [] if route is None else route.packets(packet)
 
+    def flush_routes(self) -> None:
+        """Mux what the copy routes still hold (a transcoder's delay): once, at the end."""
+        for route in self.routes.values():
+            self._mux(route.flush())
+
     def _mux(self, packets) -> None:
         try:
             _mux_packets(self.container, packets)
@@ -436,6 +563,55 @@ class _Output:
             self.container.close()
         except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
             pass
+
+
+# muxers (ISO BMFF / QuickTime) that take a track's length from its last packet in *decode*
+# order: its dts plus its duration
+_TRACK_ENDS_AT_LAST_DECODED = {"mov", "mp4", "ipod", "ismv", "3gp", "3g2", "psp", "f4v"}
+
+
+class _VideoTail:
+    """Muxes an output's video packets, one behind for MP4/MOV, so that the last can be given
+    the duration that makes the stream end when its last frame shown does.
+
+    Matroska, NUT and most others take the end from the packets' presentation times and
+    durations, which are right as they are. The MP4/MOV muxers take the track's length from
+    its last packet in *decode* order (its dts plus its duration, from the first dts), less
+    the smallest composition offset (pts - dts), which the edit list skips: with B-frames
+    that last packet is not the last shown, so its duration is set to reach the end.
+    """
+
+    def __init__(self, output: _Output):
+        self.output = output
+        self.mov = output.container.format.name in _TRACK_ENDS_AT_LAST_DECODED
+        self.held = None
+        self.first_dts: int | None = None
+        self.start: int | None = None  # the first pts shown
+        self.min_offset: int | None = None
+
+    def push(self, packet) -> None:
+        if packet.dts is not None and packet.pts is not None:
+            if self.first_dts is None:
+                self.first_dts = packet.dts
+            self.start = packet.pts if self.start is None else min(self.start, packet.pts)
+            offset = packet.pts - packet.dts
+            self.min_offset = offset if self.min_offset is None else min(self.min_offset, offset)
+        if not self.mov:
+            self.output._mux(packet)
+            return
+        if self.held is not None:
+            self.output._mux(self.held)
+        self.held = packet
+
+    def finish(self, end: int | None) -> None:
+        """Mux the held packet; ``end``: when the last frame shown ends (stream time base)."""
+        packet, self.held = self.held, None
+        if packet is None:
+            return
+        if end and packet.dts is not None and self.first_dts is not None:
+            length = end - self.start  # what the track must last
+            packet.duration = max(1, length - (packet.dts - self.first_dts) + self.min_offset)
+        self.output._mux(packet)
 
 
 def _mux_packets(container, packets) -> None:
@@ -479,6 +655,11 @@ class _CopyRoute:
                     _copy_stream_tags(src, out)
                     warnings.append(f"converted {what} to {target}: the {fmt} container cannot hold {name}")
                     return cls(out, decoder=decoder)
+        transcoded = _AudioTranscode.create(container, src)
+        if transcoded is not None:
+            target = transcoded.out.codec_context.name
+            warnings.append(f"converted {what} to {target}: the {fmt} container cannot hold {name}")
+            return transcoded
         warnings.append(f"dropped {what}: the {fmt} container cannot hold it")
         return None
 
@@ -500,6 +681,89 @@ class _CopyRoute:
         new.duration = packet.duration or subtitle.end_display_time
         new.time_base = packet.time_base
         return [new]
+
+    def flush(self) -> list:
+        """The packets still held inside (a transcoder's delay) once the input has ended."""
+        return []
+
+
+# audio encoders to convert to, in order, when the output cannot hold the input's audio codec
+# (e.g. AAC into WebM becomes Opus)
+_AUDIO_TARGETS = ("libopus", "aac", "libvorbis", "flac")
+
+
+class _AudioTranscode(_CopyRoute):
+    """Audio the container cannot hold as it is: decoded and encoded again (same rate and
+    channel layout), its samples keeping their times."""
+
+    @classmethod
+    def create(cls, container, src) -> _AudioTranscode | None:
+        import av
+
+        if src.type != "audio" or src.codec_context is None:
+            return None
+        for target in _AUDIO_TARGETS:
+            if target not in av.codecs_available or not _muxer_accepts_audio(container.format.name, target, src):
+                continue
+            try:
+                decoder = av.CodecContext.create(src.codec_context.name, "r")
+                if src.codec_context.extradata:
+                    decoder.extradata = src.codec_context.extradata
+                out = container.add_stream(target, rate=_audio_rate(target, src))
+                out.layout = src.layout.name
+            except (av.error.FFmpegError, *_DAMAGE):
+                continue
+            _copy_stream_tags(src, out)
+            return cls(out, decoder=decoder)
+        return None
+
+    def packets(self, packet) -> list:
+        import av
+
+        try:
+            frames = self.decoder.decode(packet)
+        except (av.error.FFmpegError, *_DAMAGE):
+            return []  # a damaged audio packet: a moment of silence, not a failed run
+        return self._encode(frames)
+
+    def flush(self) -> list:
+        import av
+
+        try:
+            frames = self.decoder.decode(None)
+        except (av.error.FFmpegError, *_DAMAGE):
+            frames = []
+        return self._encode(frames) + list(self.out.encode(None))
+
+    def _encode(self, frames) -> list:
+        packets = []
+        for frame in frames:
+            packets.extend(self.out.encode(frame))
+        return packets
+
+
+def _audio_rate(codec: str, src) -> int:
+    """The output sample rate: the input's, where the encoder takes it (Opus: 48 kHz only)."""
+    import av
+
+    rates = av.codec.Codec(codec, "w").audio_rates
+    if not rates or src.rate in rates:
+        return src.rate
+    return min(rates, key=lambda r: (r < src.rate, abs(r - src.rate)))
+
+
+def _muxer_accepts_audio(format_name: str, codec: str, src) -> bool:
+    """Whether the ``format_name`` muxer takes a new ``codec`` audio stream like ``src``."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(), "w", format=format_name) as trial:
+            stream = trial.add_stream(codec, rate=_audio_rate(codec, src))
+            stream.layout = src.layout.name
+            trial.start_encoding()
+        return True
+    except (av.error.FFmpegError, *_DAMAGE, NotImplementedError, TypeError, AttributeError):
+        return False
 
 
 def _codec_name(stream) -> str:
@@ -619,6 +883,8 @@ class VideoWriter(_Output):
             if self.colorspace != _UNSPECIFIED:
                 self._reformat["dst_colorspace"] = self.colorspace
         self._durations: dict[int, int] = {}
+        self._end = 0  # the end of the last frame shown, in time_base
+        self._tail = _VideoTail(self)
         self._pending: list | None = []
         self.add_copies(copy_from or [])
         if video_source is not None:
@@ -645,6 +911,7 @@ class VideoWriter(_Output):
 
         if duration is not None:
             self._durations[pts] = duration
+            self._end = max(self._end, pts + duration)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
         frame = frame.reformat(**self._reformat)
         frame.pts = pts
@@ -660,7 +927,7 @@ class VideoWriter(_Output):
             duration = self._durations.pop(packet.pts, None) if packet.pts is not None else None
             if duration is not None:
                 packet.duration = duration
-            self._mux(packet)
+            self._tail.push(packet)
             if self._pending is not None:
                 # copied packets wait for the first video packet: some muxers (Matroska with
                 # FFV1) need the opened video encoder's header data before anything is written
@@ -684,6 +951,8 @@ class VideoWriter(_Output):
             except (av.error.FFmpegError, ValueError) as e:
                 raise OutputError(f"the {self.settings.codec} encoder failed: {_ffmpeg_reason(e)}") from None
             self._mux_video(packets)
+            self._tail.finish(self._end)
+            self.flush_routes()
             for p in self._pending or []:
                 self._mux(p)
         except BaseException:
@@ -700,6 +969,8 @@ def _encoder_options(settings: EncodeSettings) -> dict[str, str]:
         options["preset"] = settings.preset
     if settings.codec == "libx265":
         options["x265-params"] = "log-level=error"
+    if settings.codec == "libvpx-vp9":  # constant quality at a usable speed, on every core
+        options.update({"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"})
     return options
 
 
@@ -762,8 +1033,10 @@ def join_segments(
             with av.open(str(segment)) as c:
                 time_base = c.streams.video[0].time_base
                 pts.extend(p.pts for p in c.demux(c.streams.video[0]) if p.size and p.pts is not None)
-    dts, durations = segment_timestamps(pts, max(1, round(last_duration / time_base)))
+    last_ticks = max(1, round(last_duration / time_base))
+    dts, durations = segment_timestamps(pts, last_ticks)
     out = _Output(path, warnings)
+    tail = _VideoTail(out)
     try:
         with _open_input(source) as src, av.open(str(segments[0])) as first:
             template = first.streams.video[0]
@@ -800,10 +1073,12 @@ def join_segments(
 
             for _, packet in heapq.merge(video_packets(), other_packets(), key=lambda item: item[0]):
                 if packet.stream is video:
-                    out._mux(packet)
+                    tail.push(packet)
                 else:
                     for converted in out.copied_packets(packet):
                         out._mux(converted)
+            tail.finish(max(pts) + last_ticks if pts else None)
+            out.flush_routes()
     except BaseException:
         out.abort()
         raise

@@ -23,18 +23,24 @@ from .nets.blocks import ResBlock
 FORMAT = "stvsr"
 FORMAT_VERSION = "1"
 ARCHITECTURE = "dual_stream"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "stvsr_default.safetensors"
-# installed wheels carry the weights inside the package
-_PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "stvsr_default.safetensors"
+# the repo's weights/ folder: what a source checkout (and an editable install) reads; a wheel
+# or sdist installs the same folder as the package data stvsr_cli/bundled_weights/ (pyproject.toml)
+WEIGHTS_DIRS = (Path(__file__).resolve().parent.parent / "weights", Path(__file__).resolve().parent / "bundled_weights")
+DEFAULT_WEIGHTS_NAME = "stvsr_default.safetensors"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_TENSOR_ELEMENTS = 256 * 1024 * 1024
 
 
+def bundled_path(name: str) -> Path:
+    """A file shipped in weights/, wherever this stvsr was installed from."""
+    for folder in WEIGHTS_DIRS:
+        if (folder / name).is_file():
+            return folder / name
+    raise WeightsError(f"the bundled file {name} is missing (looked in {' and '.join(map(str, WEIGHTS_DIRS))})")
+
+
 def default_weights_path() -> Path:
-    for path in (DEFAULT_WEIGHTS, _PACKAGED_WEIGHTS):
-        if path.is_file():
-            return path
-    raise WeightsError(f"the bundled weights are missing (looked for {DEFAULT_WEIGHTS})")
+    return bundled_path(DEFAULT_WEIGHTS_NAME)
 
 
 def save_model(model: DualStream, path: str | os.PathLike, info: dict[str, Any] | None = None) -> None:

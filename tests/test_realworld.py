@@ -237,14 +237,15 @@ def test_a_stream_the_container_cannot_hold_is_dropped_with_a_warning(tmp_path, 
     assert [s["type"] for s in stream_facts(dst)] == ["video", "audio"]
 
 
-def test_a_track_the_muxer_refuses_only_at_its_header_is_dropped_with_a_warning(tmp_path, tiny_weights):
-    # MOV accepts a FLAC stream when it is added, and refuses it only when writing the header
+def test_audio_the_muxer_refuses_only_at_its_header_is_converted_with_a_warning(tmp_path, tiny_weights):
+    # MOV accepts a FLAC stream when it is added, and refuses it only when writing the header:
+    # the track is encoded again in a codec MOV holds, and keeps its language
     tracks = ({"language": "eng"}, {"language": "fra", "codec": "flac"})
     src = write_clip(tmp_path / "in.mkv", n=3, audio=tracks)
     dst = tmp_path / "out.mov"
     summary = upscale(src, dst, tiny_weights)
-    assert any("dropped audio stream #2 (flac)" in w for w in summary.warnings)
-    assert [(s["type"], s["language"]) for s in stream_facts(dst)][1:] == [("audio", "eng")]
+    assert any("converted audio stream #2 (flac) to " in w for w in summary.warnings), summary.warnings
+    assert [(s["type"], s["language"]) for s in stream_facts(dst)][1:] == [("audio", "eng"), ("audio", "fra")]
 
 
 # --- 3. colour and format ----------------------------------------------------------------
