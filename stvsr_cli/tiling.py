@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``[..., h, w]`` padded at the bottom and right (replicating the edge) to multiples of
+    ``multiple``; ``x[..., :h, :w]`` of the result is ``x``."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
@@ -39,9 +41,9 @@ def run_tiled(
             y1, x1 = min(y0 + core, h), min(x0 + core, w)
             ys, xs = max(y0 - overlap, 0), max(x0 - overlap, 0)
             ye, xe = min(y1 + overlap, h), min(x1 + overlap, w)
-            lr_tiles = [_pad_to_multiple(t[..., ys:ye, xs:xe], multiple) for t in lr]
+            lr_tiles = [pad_to_multiple(t[..., ys:ye, xs:xe], multiple) for t in lr]
             hr_tiles = [
-                _pad_to_multiple(t[..., scale * ys : scale * ye, scale * xs : scale * xe], multiple * scale) for t in hr
+                pad_to_multiple(t[..., scale * ys : scale * ye, scale * xs : scale * xe], multiple * scale) for t in hr
             ]
             result = fn(lr_tiles, hr_tiles)
             s = result.shape[-1] // lr_tiles[0].shape[-1]  # the function's own scale (1 or 2)

@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ from .data import (
 from .errors import StvsrError
 from .metrics import psnr_from_mse
 from .nets import DualStream, DualStreamConfig
+from .tiling import pad_to_multiple
 from .weights import load_grown, load_model, load_parts, save_model
 
 STAGES = ("ms", "mt", "fusion", "joint")
@@ -80,6 +81,7 @@ class TrainConfig:
     init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
     model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
     grow: bool = False  # `model_config` is `init`'s architecture with more residual blocks: they start as identity
+    backbones: tuple[str, ...] = ()  # backbone files (import-weights): each replaces the part of its role
     max_frames: int = 300  # per training clip
     video_memory: float = VIDEO_MEMORY_GIB  # decoded training video held in memory, all clips together
     val_triplets: int = 4  # per validation sequence
@@ -267,7 +269,13 @@ def validate(model: DualStream, triplets: list[torch.Tensor], antialias: bool) -
         lr = degrade(hr, antialias)
         l0, _, l2 = lr.unbind(1)
         h0, h1, h2 = hr.unbind(1)
-        out = model(l0, l2)
+        # padded to the model's size multiple, every output (LR or HR) cropped back
+        h, w = l0.shape[-2:]
+        padded = pad_to_multiple(torch.cat((l0, l2)), model.size_multiple)
+        out = {}
+        for name, value in model(*padded.chunk(2)).items():
+            s = value.shape[-1] // padded.shape[-1]
+            out[name] = value[..., : s * h, : s * w]
         bic = F.interpolate(torch.cat((l0, l2)), scale_factor=2, mode="bicubic", align_corners=False)
         row = {
             "key": 0.5 * (psnr(out["h0"], h0) + psnr(out["h1"], h2)),
@@ -330,6 +338,8 @@ def _load_ema(config: TrainConfig, model: DualStream, out: Path, step: int) -> W
 def _build_model(config: TrainConfig) -> DualStream:
     """``--init`` weights, in the architecture of ``--model-config`` when both are given."""
     arch = _read_model_config(Path(config.model_config)) if config.model_config else None
+    if config.backbones:
+        return _with_backbones(config, arch)
     if not config.init:
         return _fresh_model(arch or DualStreamConfig(), config.model_config)
     if not config.init_modules and not config.grow:
@@ -339,6 +349,33 @@ def _build_model(config: TrainConfig) -> DualStream:
     if config.grow:
         return load_grown(fresh, source, config.init)
     return load_parts(fresh, source, tuple(config.init_modules), config.init)
+
+
+def _with_backbones(config: TrainConfig, arch: DualStreamConfig | None) -> DualStream:
+    """A model whose MS and/or MT are ``--backbone`` files (their network, config and tensors);
+    the other parts come from ``--init`` (``--init-modules``, or every part no backbone
+    replaces) or start fresh."""
+    from .import_weights import load_backbone, read_backbone_metadata
+
+    metas = {}
+    for path in config.backbones:
+        meta = read_backbone_metadata(path)
+        if meta["role"] in metas:
+            raise StvsrError(f"two --backbone files for the {meta['role']} network: {metas[meta['role']][0]}, {path}")
+        metas[meta["role"]] = (path, meta)
+    source = load_model(config.init) if config.init else None
+    base = arch or (source.config if source is not None else DualStreamConfig())
+    changes = {}
+    for role, (_, meta) in metas.items():
+        changes[role] = meta["architecture"]
+        changes[f"{role}_config"] = json.loads(meta["config"])
+    model = _fresh_model(replace(base, **changes), config.model_config)
+    if source is not None:
+        parts = config.init_modules or tuple(p for p in MODEL_PARTS if p not in metas)
+        load_parts(model, source, tuple(parts), config.init)
+    for role, (path, _) in metas.items():
+        getattr(model, role).load_state_dict(load_backbone(path).state_dict(), strict=True)
+    return model
 
 
 def _fresh_model(arch: DualStreamConfig, model_config: str | None) -> DualStream:
@@ -470,6 +507,8 @@ def check_config(config: TrainConfig) -> None:
         unknown = sorted(set(config.init_modules) - set(MODEL_PARTS))
         if unknown or not config.init_modules:
             raise StvsrError(f"--init-modules takes parts among {', '.join(MODEL_PARTS)}, not {unknown or 'nothing'}")
+    if config.backbones and config.grow:
+        raise StvsrError("--backbone and --grow cannot be combined")
     if config.grow and (not config.init or not config.model_config or config.init_modules):
         raise StvsrError(
             "--grow needs --init (the weights) and --model-config (their architecture with more residual "

