@@ -350,9 +350,8 @@ def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...]) -> dict
     """The model rows for LR frames ``lr`` (uint8 ``[h, w, 3]``): ``{row: 2N-1 uint8 frames}``.
 
     Keyframes are ``model.upscale(L(i))``, shared by every row; the intermediates of each pair
-    are ``streams`` + ``fuse`` (what ``model(l0, l1)`` computes, reusing the keyframes). LR
-    frames are padded to the model's size multiple and the outputs cropped back
-    (``Upscaler._to_tensor`` / ``_to_frames``).
+    are ``streams`` + ``fuse`` (what ``model(l0, l1)`` computes, reusing the keyframes),
+    padded and cropped as ``Upscaler`` does (``keyframes``, ``pair_inputs``, ``to_frames``).
     """
     model = upscaler.model
     h, w = lr[0].shape[:2]
@@ -360,15 +359,16 @@ def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...]) -> dict
     mids: dict[str, list[np.ndarray]] = {row: [] for row in rows}
     prev = None
     for frame in lr:
-        x = upscaler._to_tensor([frame])  # [1, 3, h', w'] padded
-        hr = model.upscale(x)  # [1, 3, 2h', 2w']
+        x = upscaler.to_tensor([frame])  # [1, 3, h, w]
+        hr = upscaler.keyframes(x)  # [1, 3, 2h, 2w]
+        x, hr_padded = upscaler.pair_inputs(x, hr)
         if prev is not None:
-            out = model.streams(prev[0], x, prev[1], hr)
+            out = model.streams(prev[0], x, prev[1], hr_padded)
             out.update(model.fuse(out["h_st"], out["h_ts"]))
             for row in rows:
-                mids[row].append(upscaler._to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
-        keys.append(upscaler._to_frames(hr, 2 * h, 2 * w)[0])
-        prev = (x, hr)
+                mids[row].append(upscaler.to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
+        keys.append(upscaler.to_frames(hr, 2 * h, 2 * w)[0])
+        prev = (x, hr_padded)
     return {row: _interleave(keys, mids[row]) for row in rows}
 
 

@@ -78,7 +78,7 @@ class Upscaler:
 
     Each input frame is spatially upscaled once and reused by the two pairs it belongs to;
     ``batch`` pairs go through the model together. Frames are padded (replicate) to the
-    model's size multiple and cropped back.
+    size multiple each network needs and cropped back (``keyframes``, ``pair_inputs``).
     """
 
     def __init__(
@@ -119,23 +119,37 @@ class Upscaler:
         # whatever the frame size (1080p -> 4K whole takes 2.9 GB on the CPU, tiled about half)
         return 0 if h * w <= AUTO_TILE_PIXELS else AUTO_TILE
 
-    def _run(self, fn, lr: list[torch.Tensor], hr: list[torch.Tensor]) -> torch.Tensor:
+    def _run(self, fn, lr: list[torch.Tensor], hr: list[torch.Tensor], multiple: int | None = None) -> torch.Tensor:
         h, w = lr[0].shape[-2:]
         tile = self._tile_size(h, w)
         if not tile:
             return fn(lr, hr)
-        return run_tiled(fn, lr, hr, tile, TILE_OVERLAP, self.multiple, self.model.scale)
+        return run_tiled(fn, lr, hr, tile, TILE_OVERLAP, multiple or self.multiple, self.model.scale)
 
-    def _to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
+    def to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
         """uint8 or uint16 RGB frames -> float ``[B, 3, h, w]`` in [0, 1] (each type on its own
-        full scale), padded to the model's size multiple."""
+        full scale), on the device, not padded."""
         peak = float(np.iinfo(frames[0].dtype).max)
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)  # [B, 3, h, w]
-        x = pad_to_multiple(x.to(self.dtype) / peak, self.multiple)
-        return x.contiguous(memory_format=self.memory_format)
+        return (x.to(self.dtype) / peak).contiguous(memory_format=self.memory_format)
+
+    def keyframes(self, lr: torch.Tensor) -> torch.Tensor:
+        """MS alone: ``[B, 3, h, w] -> [B, 3, 2h, 2w]``. The LR frames are padded only to MS's
+        own size multiple (and cropped back), so a keyframe does not depend on what the
+        temporal net needs."""
+        h, w = lr.shape[-2:]
+        multiple = int(getattr(self.model.spatial, "size_multiple", 1))
+        hr = self._run(lambda lo, _: self.model.upscale(lo[0]), [pad_to_multiple(lr, multiple)], [], multiple)
+        return hr[..., : 2 * h, : 2 * w]
+
+    def pair_inputs(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LR frames and their keyframes padded to the whole model's size multiple (LR) and
+        twice that (HR), as the streams need them; outputs are cropped back to ``2h x 2w``."""
+        padded = pad_to_multiple(lr, self.multiple)
+        return padded, pad_to_multiple(hr, self.model.scale * self.multiple)
 
     @staticmethod
-    def _to_frames(x: torch.Tensor, height: int, width: int, dtype=np.uint8) -> list[np.ndarray]:
+    def to_frames(x: torch.Tensor, height: int, width: int, dtype=np.uint8) -> list[np.ndarray]:
         """Float ``[B, 3, H, W]`` -> ``dtype`` (uint8 or uint16) RGB frames, cropped."""
         peak = np.iinfo(dtype).max
         target = torch.uint8 if dtype == np.uint8 else torch.uint16
@@ -149,12 +163,10 @@ class Upscaler:
         h, w = frames[0].shape[:2]
         dtype = frames[0].dtype
         out_w, out_h = self.output_size(w, h)
-        lr = self._to_tensor(frames)
-        if self.mode == "time":
-            hr = lr
-        else:
-            hr = self._run(lambda lo, _: self.model.upscale(lo[0]), [lr], [])
-        keys = self._to_frames(hr, out_h, out_w, dtype)
+        x = self.to_tensor(frames)
+        hr = x if self.mode == "time" else self.keyframes(x)
+        keys = self.to_frames(hr, out_h, out_w, dtype)
+        lr, hr = self.pair_inputs(x, hr) if self.mode == "spacetime" else (pad_to_multiple(x, self.multiple), hr)
         lr_all, hr_all, raw = lr, hr, frames
         if prev is not None:
             lr_all = torch.cat((prev["lr"], lr))
@@ -173,7 +185,7 @@ class Upscaler:
                     [l0, l1],
                     [hr_all[:-1], hr_all[1:]],
                 )
-            mids = self._to_frames(mid, out_h, out_w, dtype)
+            mids = self.to_frames(mid, out_h, out_w, dtype)
             prev_keys = [prev["key"]] + keys if prev is not None else keys
             for i in range(n_pairs):
                 if is_cut(raw[i], raw[i + 1], self.scene_threshold):
