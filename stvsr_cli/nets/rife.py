@@ -163,6 +163,8 @@ class RifeTemporal(nn.Module):
     ``4 * max(scales)``, and at least 16 for the refinement); the pipeline pads.
     """
 
+    takes_timestep = True
+
     def __init__(self, config: RifeConfig = RifeConfig()):
         super().__init__()
         if len(config.channels) != len(config.scales) or not config.channels:

@@ -1,4 +1,5 @@
-"""Spatial upsampling networks MS: one LR frame ``[N, 3, h, w]`` -> HR frame ``[N, 3, 2h, 2w]``.
+"""Spatial upsampling networks MS: one LR frame ``[N, 3, h, w]`` -> HR frame ``[N, 3, 2h, 2w]``
+(the protocol: ``stvsr_cli.nets.protocols.SpatialNet``).
 
 Every spatial net is a residual over bicubic ×2, so an untrained (zero-initialised) learned
 net is exactly bicubic. Contract: see ``stvsr_cli.nets.blocks``.
@@ -24,6 +25,7 @@ class BicubicSpatial(nn.Module):
     """Non-learned MS: bicubic ×2 (the classical baseline)."""
 
     scale = 2
+    size_multiple = 1
 
     def __init__(self, config: BicubicConfig = BicubicConfig()):
         super().__init__()

@@ -1,4 +1,5 @@
-"""Temporal upsampling networks MT: two frames of any resolution -> the frame halfway between.
+"""Temporal upsampling networks MT: two frames of any resolution -> the frame between them
+(the protocol: ``stvsr_cli.nets.protocols.TemporalNet``).
 
 Every temporal net splits its work in two so that the dual stream can share it:
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import conv3x3, flow_warp, resize_flow, zero_init
+from .protocols import check_midpoint_only
 
 
 @dataclass(frozen=True)
@@ -30,22 +32,28 @@ class BlendConfig:
 
 
 class BlendTemporal(nn.Module):
-    """Non-learned MT: ``(a + b) / 2``."""
+    """Non-learned MT: ``(1 - t) a + t b`` (frame blending)."""
 
     size_multiple = 1
+    takes_timestep = True
 
     def __init__(self, config: BlendConfig = BlendConfig()):
         super().__init__()
         self.config = config
 
-    def estimate(self, a: torch.Tensor, b: torch.Tensor) -> None:
+    def estimate(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> None:
         return None
 
-    def synthesize(self, a: torch.Tensor, b: torch.Tensor, motion: None = None) -> torch.Tensor:
-        return 0.5 * (a + b)
+    def synthesize(
+        self, a: torch.Tensor, b: torch.Tensor, motion: None = None, t: float | torch.Tensor = 0.5
+    ) -> torch.Tensor:
+        if not torch.is_tensor(t) and t == 0.5:
+            return 0.5 * (a + b)
+        t = torch.as_tensor(t, dtype=a.dtype, device=a.device).reshape(-1, 1, 1, 1)
+        return (1 - t) * a + t * b
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.synthesize(a, b)
+    def forward(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        return self.synthesize(a, b, None, t)
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,11 @@ class FlowTemporal(nn.Module):
     ``frame = m * warp(a, f_ta) + (1 - m) * warp(b, f_tb)``.
 
     The last layer of each level starts at zero, so an untrained net is frame blending exactly.
-    Input sizes must be multiples of ``size_multiple``.
+    Input sizes must be multiples of ``size_multiple``. Trained for the midpoint only: any other
+    ``t`` is refused (``takes_timestep`` is false).
     """
+
+    takes_timestep = False
 
     def __init__(self, config: FlowConfig = FlowConfig()):
         super().__init__()
@@ -108,7 +119,8 @@ class FlowTemporal(nn.Module):
         self.blocks = nn.ModuleList(_FlowBlock(6 if i == 0 else 6 + 6 + 5, c) for i, c in enumerate(config.channels))
         self.size_multiple = 4 * max(config.scales)
 
-    def estimate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def estimate(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        check_midpoint_only(self, t)
         motion = None
         for i, (block, scale) in enumerate(zip(self.blocks, self.config.scales)):
             if i == 0:
@@ -120,7 +132,10 @@ class FlowTemporal(nn.Module):
                 motion = motion + block(x, scale)
         return motion  # [N, 5, h, w]
 
-    def synthesize(self, a: torch.Tensor, b: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    def synthesize(
+        self, a: torch.Tensor, b: torch.Tensor, motion: torch.Tensor, t: float | torch.Tensor = 0.5
+    ) -> torch.Tensor:
+        check_midpoint_only(self, t)
         size = tuple(a.shape[-2:])
         f_ta = resize_flow(motion[:, 0:2], size)
         f_tb = resize_flow(motion[:, 2:4], size)
@@ -130,5 +145,5 @@ class FlowTemporal(nn.Module):
         m = torch.sigmoid(logit)
         return m * flow_warp(a, f_ta) + (1.0 - m) * flow_warp(b, f_tb)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.synthesize(a, b, self.estimate(a, b))
+    def forward(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        return self.synthesize(a, b, self.estimate(a, b, t), t)
