@@ -1,15 +1,18 @@
 """Speed and memory of `stvsr upscale`, against the classical pipeline, on this machine.
 
-Usage: python benchmarks/speed.py [--source CLIP] [--frames 50] [--json OUT.json] [--skip-4k]
+Usage: python benchmarks/speed.py [--source CLIP] [--frames 50] [--model NAME_OR_PATH ...] [--json OUT.json]
+                                  [--skip-4k]
 
 Measures, each in a fresh process where memory matters:
-* end to end: `stvsr upscale` with defaults on a 640x360 clip vs the classical pipeline
-  (PyAV decode -> ffmpeg minterpolate (MCI) -> lanczos 2x -> libx264 encode, same x264 settings);
+* end to end: `stvsr upscale` with defaults (and each further `--model`) on a 640x360 clip vs the
+  classical pipeline (PyAV decode -> ffmpeg minterpolate (MCI) -> lanczos 2x -> libx264 encode,
+  same x264 settings), all in one run, so the ratios compare;
 * by stage: decode alone, model alone, encode alone (same clip);
 * the model's FLOPs per input frame (torch's FlopCounterMode), its achieved GFLOP/s, and this
   machine's conv2d throughput (64->64 3x3, the model's dominant op) as the ceiling;
 * peak RSS for a 31- and a 91-frame 320x180 clip (must be flat in length);
 * peak RSS and time for 1080p -> 4K on the CPU.
+Everything but the end-to-end rows is for the first model (the bundled default unless given).
 Prints a Markdown report (and writes JSON with --json). Run it on an otherwise idle machine.
 """
 
@@ -53,6 +56,26 @@ def make_clip(source: Path, dst: Path, frames: int, width: int, height: int) -> 
                 n += 1
         out.mux(vout.encode(None))
     return dst
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 arithmetic: AVX-512 BF16 or AMX-BF16 (Linux flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float]:
@@ -108,7 +131,7 @@ def classical_pipeline(src: Path, dst: Path, crf: int = 18, preset: str = "mediu
         out.mux(vout.encode(None))
 
 
-def stage_times(clip: Path) -> dict:
+def stage_times(clip: Path, model_name: str | None) -> dict:
     """Decode alone, model alone (frames preloaded) and encode alone, in this process."""
     from stvsr_cli.pipeline import Upscaler
     from stvsr_cli.video import EncodeSettings, VideoWriter, probe, read_frames
@@ -117,7 +140,7 @@ def stage_times(clip: Path) -> dict:
     t = time.perf_counter()
     frames = [rgb for rgb, _ in read_frames(clip)]
     decode = time.perf_counter() - t
-    upscaler = Upscaler(load_model(), "cpu")
+    upscaler = Upscaler(load_model(model_name), "cpu")
     list(upscaler.run(frames[:2]))  # warm-up
     t = time.perf_counter()
     outputs = list(upscaler.run(frames))
@@ -141,13 +164,13 @@ def stage_times(clip: Path) -> dict:
     }
 
 
-def model_flops_per_input_frame(width: int, height: int) -> float:
+def model_flops_per_input_frame(width: int, height: int, model_name: str | None) -> float:
     """FLOPs of one keyframe upscale + one pair interpolation at this LR size (steady state)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from stvsr_cli.weights import load_model
 
-    model = load_model()
+    model = load_model(model_name)
     m = model.size_multiple
     h, w = -(-height // m) * m, -(-width // m) * m
     l0, l1 = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
@@ -182,43 +205,58 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-4k", action="store_true")
+    parser.add_argument("--model", action="append", help="a bundled model's name or a weights file (repeatable)")
     args = parser.parse_args()
+    models = args.model or [None]
     results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, bf16 {'yes' if cpu_has_bf16() else 'no'}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     }
+
+    def record(key: str, value: dict) -> None:
+        """Keep and show each result as soon as it is measured (a later failure loses none)."""
+        results[key] = value
+        print(json.dumps({key: value}), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = make_clip(args.source, tmp / "clip360.mp4", args.frames, 640, 360)
-        ours_s, ours_mb = run_measured(stvsr_cmd(clip, tmp / "ours.mp4"))
         t = time.perf_counter()
         classical_pipeline(clip, tmp / "classical.mp4")
         classical_s = time.perf_counter() - t
-        results["end_to_end_640x360"] = {
-            "frames_in": args.frames,
-            "stvsr_s": ours_s,
-            "stvsr_peak_rss_mib": ours_mb,
-            "classical_s": classical_s,
-            "ratio": ours_s / classical_s,
-            "stvsr_output_fps": (2 * args.frames - 1) / ours_s,
-        }
-        stages = stage_times(clip)
-        flops = model_flops_per_input_frame(640, 360)
+        for name in models:
+            model_args = ("--model", name) if name else ()
+            ours_s, ours_mb = run_measured(stvsr_cmd(clip, tmp / "ours.mp4", *model_args))
+            key = "end_to_end_640x360" + (f"_{Path(name).stem}" if name else "")
+            record(
+                key,
+                {
+                    "model": name or "default",
+                    "frames_in": args.frames,
+                    "stvsr_s": ours_s,
+                    "stvsr_peak_rss_mib": ours_mb,
+                    "classical_s": classical_s,
+                    "ratio": ours_s / classical_s,
+                    "stvsr_output_fps": (2 * args.frames - 1) / ours_s,
+                },
+            )
+        model_args = ("--model", models[0]) if models[0] else ()
+        stages = stage_times(clip, models[0])
+        flops = model_flops_per_input_frame(640, 360, models[0])
         stages["gflop_per_input_frame"] = flops / 1e9
         stages["model_gflops_per_s"] = flops * stages["input_frames"] / stages["model_s"] / 1e9
         stages["conv_ceiling_gflops_per_s"] = conv_throughput()
-        results["stages_640x360"] = stages
+        record("stages_640x360", stages)
         for n in (31, 91):
             small = make_clip(args.source, tmp / f"clip{n}.mp4", n, 320, 180)
-            wall, mb = run_measured(stvsr_cmd(small, tmp / f"o{n}.mp4"))
-            results[f"rss_320x180_{n}_frames"] = {"seconds": wall, "peak_rss_mib": mb}
+            wall, mb = run_measured(stvsr_cmd(small, tmp / f"o{n}.mp4", *model_args))
+            record(f"rss_320x180_{n}_frames", {"seconds": wall, "peak_rss_mib": mb})
         if not args.skip_4k:
             big = make_clip(args.source, tmp / "clip1080.mp4", 4, 1920, 1080)
-            wall, mb = run_measured(stvsr_cmd(big, tmp / "o4k.mp4"))
-            results["1080p_to_4k_cpu_4_frames"] = {"seconds": wall, "peak_rss_mib": mb}
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+            wall, mb = run_measured(stvsr_cmd(big, tmp / "o4k.mp4", *model_args))
+            record("1080p_to_4k_cpu_4_frames", {"seconds": wall, "peak_rss_mib": mb})
 
 
 if __name__ == "__main__":

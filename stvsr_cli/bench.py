@@ -407,15 +407,17 @@ def build_engines(
     facts: dict[str, Any] = {}
     if rows:
         from .pipeline import Upscaler, resolve_device
-        from .weights import default_weights_path, load_model
+        from .weights import load_model, resolve_weights
 
         dev = resolve_device(device)
         model = load_model(model_path)
         upscaler = Upscaler(model, dev, precision)
         facts = {
-            "model": str(model_path) if model_path else str(default_weights_path()),
+            "model": str(resolve_weights(model_path)),
             "model_info": getattr(model, "info", {}),
             "precision": str(upscaler.dtype).replace("torch.", ""),
+            # the row whose new frames `stvsr upscale` writes with this model
+            "upscale_row": "model_st" if model.config.mid_from == "st" else "model_refined",
         }
         engines.append(Engine("model", rows, lambda lr: model_outputs(upscaler, lr, rows), dev))
     return engines, facts
@@ -662,7 +664,7 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
             from .examples import save_examples
 
             try:
-                save_examples(examples_dir, clip, example_t, picked, entry["results"])
+                save_examples(examples_dir, clip, example_t, picked, entry["results"], facts.get("upscale_row"))
             except OSError as e:
                 raise BenchError(f"cannot write examples into {examples_dir}: {e.strerror or e}") from None
         sequences.append(entry)

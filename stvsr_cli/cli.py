@@ -41,6 +41,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class MidFrom(str, Enum):
+    refined = "refined"
+    st = "st"
+
+
 class Mode(str, Enum):
     spacetime = "spacetime"
     space = "space"
@@ -75,7 +80,9 @@ def upscale(
     output: Annotated[
         Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)
     ],
-    model: Annotated[Path | None, typer.Option(help="Weights (.safetensors); default: the bundled model.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name (default, fast).")
+    ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     precision: Annotated[
         Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")
@@ -84,6 +91,13 @@ def upscale(
     mode: Annotated[
         Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")
     ] = Mode.spacetime,
+    mid_from: Annotated[
+        MidFrom | None,
+        typer.Option(
+            help="New frames from both streams fused and refined (the paper's model), or the S->T stream "
+            "alone; default: the model's own choice (see weights/README.md)."
+        ),
+    ] = None,
     codec: Annotated[
         str | None,
         typer.Option(
@@ -145,6 +159,7 @@ def upscale(
         max_frames=frames,
         resume=resume,
         segment_frames=segment_frames,
+        mid_from=mid_from.value if mid_from is not None else None,
     )
     from .progress import ProgressReporter
 
@@ -326,7 +341,7 @@ def bench(
         ),
     ] = "all",
     model: Annotated[
-        Path | None, typer.Option(help="Weights (.safetensors) for the model rows; default: the bundled model.")
+        Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name for the model rows.")
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs (baselines run on the CPU).")] = Device.auto,
     precision: Annotated[

@@ -5,7 +5,8 @@ plotting library) and written by a small zlib PNG encoder. For each clip:
 
 * ``<clip>_t<t>_crops.png``: one crop of output frame ``t`` (an intermediate near the middle of
   the clip), left to right: the LR frame at or before ``t`` (nearest-neighbour ×2), ``bicubic_blend``,
-  ``mci_lanczos``, ours (``model_refined``, else the last model row run), the ground truth;
+  ``mci_lanczos``, ours (the row ``stvsr upscale`` writes, else ``model_refined``, else the last
+  model row run), the ground truth;
   each labelled with the method and its PSNR on the whole frame. The crop is where
   ``bicubic_blend`` (else the first row) errs most.
 * ``<clip>_psnr.png``: PSNR of every scored frame against ``t``, one line per method.
@@ -209,15 +210,19 @@ def psnr_plot(series: list[tuple[str, list[tuple[int, float]]]], width: int = 72
     return img
 
 
-def save_examples(folder: str | Path, clip, t: int, picked: dict[str, np.ndarray], results: list[dict]) -> list[Path]:
+def save_examples(
+    folder: str | Path, clip, t: int, picked: dict[str, np.ndarray], results: list[dict], ours: str | None = None
+) -> list[Path]:
     """Write the crops and the PSNR plot of one clip (see the module doc); returns the paths.
 
     ``clip`` is a ``stvsr_cli.bench.Clip``; ``picked`` maps each method to its output frame
-    ``t``; ``results`` are the clip's per-method results (with per-frame ``frames`` scores)."""
+    ``t``; ``results`` are the clip's per-method results (with per-frame ``frames`` scores);
+    ``ours`` is the model row shown as OURS (what ``stvsr upscale`` writes), when it was run."""
     folder = Path(folder)
     psnr_of = {r["method"]: next((f["psnr"] for f in r["frames"] if f["t"] == t), None) for r in results}
     model_rows = [m for m in picked if m.startswith("model_")]
-    ours = "model_refined" if "model_refined" in picked else (model_rows[-1] if model_rows else None)
+    if ours not in picked:
+        ours = "model_refined" if "model_refined" in picked else (model_rows[-1] if model_rows else None)
     panels = []
     for method, label in (("bicubic_blend", "BICUBIC"), ("mci_lanczos", "MCI"), (ours, "OURS")):
         if method in picked:

@@ -28,6 +28,7 @@ import torch
 from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
 from .jobs import Job, run_whole
 from .nets import DualStream
+from .nets.dual_stream import MID_FROM
 from .resume import run_in_segments
 from .scene import is_cut
 from .tiling import pad_to_multiple, run_tiled
@@ -260,6 +261,7 @@ class UpscaleOptions:
     max_frames: int = 0  # > 0: only the first N input frames (a quick preview); audio is cut there too
     resume: bool = False  # work in segments kept beside the output, so that a rerun continues
     segment_frames: int = 0  # input frames per segment with ``resume``; 0: about 10 seconds
+    mid_from: str | None = None  # "refined" or "st" (see DualStreamConfig.mid_from); None: the model's own
 
 
 @dataclass
@@ -367,6 +369,10 @@ def upscale_video(
     device = resolve_device(options.device)
     resolve_dtype(options.precision, device)
     model = load_model(options.model)
+    if options.mid_from is not None:
+        if options.mid_from not in MID_FROM:
+            raise UsageError(f"unknown --mid-from {options.mid_from!r}; choose {', '.join(MID_FROM)}")
+        model.config = replace(model.config, mid_from=options.mid_from)
     upscaler = Upscaler(
         model, device, options.precision, options.batch, options.mode, options.scene_threshold, options.tile
     )

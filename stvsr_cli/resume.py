@@ -126,7 +126,7 @@ class SegmentStore:
 
 def job_key(job: Job, segment_frames: int) -> dict:
     """What must not change between an interrupted run and the one that continues it."""
-    from .weights import default_weights_path
+    from .weights import resolve_weights
 
     def file_key(path: Path) -> dict:
         st = path.stat()
@@ -136,9 +136,10 @@ def job_key(job: Job, segment_frames: int) -> dict:
     return {
         "version": 1,
         "input": file_key(job.src),
-        "model": file_key(Path(o.model) if o.model else default_weights_path()),
+        "model": file_key(resolve_weights(o.model)),
         "options": {
             "mode": o.mode,
+            "mid_from": job.upscaler.model.config.mid_from,
             "batch": o.batch,
             "tile": o.tile,
             "scene_threshold": o.scene_threshold,

@@ -841,6 +841,7 @@ class VideoWriter(_Output):
         import av
 
         super().__init__(path, warnings, container_format)
+        settings = settings.for_output(path)
         self.settings = settings
         self.time_base = Fraction(info.time_base) / 2
         try:

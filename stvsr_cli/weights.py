@@ -43,6 +43,25 @@ def default_weights_path() -> Path:
     return bundled_path(DEFAULT_WEIGHTS_NAME)
 
 
+def bundled_models() -> list[str]:
+    """The names of the bundled models (``stvsr_NAME.safetensors`` in weights/), e.g. ``default``."""
+    names = {p.name[len("stvsr_") : -len(".safetensors")] for d in WEIGHTS_DIRS for p in d.glob("stvsr_*.safetensors")}
+    return sorted(names)
+
+
+def resolve_weights(model: str | os.PathLike | None) -> Path:
+    """A weights file from what a user gives: None (the bundled default), a path, or the name
+    of a bundled model (``fast``: ``weights/stvsr_fast.safetensors``)."""
+    if model is None:
+        return default_weights_path()
+    path = Path(model)
+    if path.exists() or path.suffix or os.sep in str(model):
+        return path
+    if str(model) in bundled_models():
+        return bundled_path(f"stvsr_{model}.safetensors")
+    raise WeightsError(f"no weights file or bundled model named {model!r} (bundled: {', '.join(bundled_models())})")
+
+
 def save_model(model: DualStream, path: str | os.PathLike, info: dict[str, Any] | None = None) -> None:
     """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
     from safetensors.torch import save_file
@@ -133,15 +152,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 def load_model(path: str | os.PathLike | None = None, config: DualStreamConfig | None = None) -> DualStream:
     """Build the model described by a weights file and load its tensors strictly.
 
-    ``path=None`` loads the bundled default. ``config`` builds that architecture instead of the
-    file's own (e.g. another ``st_motion``); its tensors must still match exactly.
+    ``path=None`` loads the bundled default, a bundled model's name (``"fast"``) that model.
+    ``config`` builds that architecture instead of the file's own (e.g. another
+    ``st_motion``); its tensors must still match exactly.
     Returns a CPU model in eval mode.
     Raises ``WeightsError`` with a one-line reason for anything that is not our weights.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path) if path is not None else default_weights_path()
+    path = resolve_weights(path)
     meta = read_metadata(path)
     try:
         if config is None:

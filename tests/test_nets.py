@@ -212,3 +212,19 @@ def test_every_temporal_entry_stands_in_the_dual_stream(name):
     with torch.no_grad():
         out = model(torch.rand(1, 3, m, 2 * m), torch.rand(1, 3, m, 2 * m))
     assert out["h_refined"].shape == (1, 3, 2 * m, 4 * m)
+
+
+def test_mid_from_st_returns_the_st_stream_alone_and_refined_the_whole_model():
+    model = randomize(tiny("residual_sr", "flow")).eval()
+    l0, l1 = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        out = model(l0, l1)
+        refined = model.interpolate(l0, l1, out["h0"], out["h1"])
+        model.config = dataclasses.replace(model.config, mid_from="st")
+        st = model.interpolate(l0, l1, out["h0"], out["h1"])
+    torch.testing.assert_close(refined, out["h_refined"])
+    torch.testing.assert_close(st, out["h_st"])
+    assert not torch.allclose(st, refined)
+    with pytest.raises(ValueError, match="mid_from"):
+        dataclasses.replace(model.config, mid_from="fused")
+    assert DualStreamConfig.from_dict(json.loads(DualStreamConfig().to_json())).mid_from == "refined"

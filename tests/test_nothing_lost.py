@@ -199,3 +199,14 @@ def test_the_wheel_carries_the_weights_and_runs_from_another_folder(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert len(of_kind(stream_facts(out), "audio")) == 1
+
+
+def test_the_writer_chooses_the_containers_codec_when_none_is_given(tmp_path, clip):
+    """The library API: ``EncodeSettings()`` leaves the codec to the container."""
+    from stvsr_cli.video import VideoWriter, probe
+
+    for ext, codec in (("mp4", "h264"), ("webm", "vp9")):
+        writer = VideoWriter(tmp_path / f"o.{ext}", probe(clip), 64, 48, EncodeSettings())
+        writer.write(np.zeros((48, 64, 3), np.uint8), 0, 2)
+        writer.close()
+        assert of_kind(stream_facts(tmp_path / f"o.{ext}"), "video")[0].codec == codec

@@ -156,3 +156,17 @@ def test_decoded_colours_round_trip_through_yuv_output(tmp_path):
     upscale_video(path, dst, UpscaleOptions(scene_threshold=0))  # bundled model: flat stays flat
     first = next(read_frames(dst))[0]
     assert np.abs(first[16:48, 16:48].astype(int) - np.array([200, 40, 40])).mean() < 4
+
+
+def test_mid_from_chooses_the_new_frames_and_keeps_the_keyframes(tmp_path, clip, tiny_weights):
+    """``--mid-from st`` writes the S->T stream's frames, ``refined`` the whole model's; the
+    keyframes are the same."""
+    frames = {}
+    for mid_from in ("st", "refined"):
+        dst = tmp_path / f"{mid_from}.mkv"
+        options = UpscaleOptions(model=tiny_weights, encode=EncodeSettings.lossless_rgb(), mid_from=mid_from)
+        upscale_video(clip, dst, options)
+        frames[mid_from] = [rgb for rgb, _ in read_frames(dst)]
+    st, refined = frames["st"], frames["refined"]
+    assert all(np.array_equal(a, b) for a, b in zip(st[0::2], refined[0::2], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(st[1::2], refined[1::2], strict=True))

@@ -10,8 +10,16 @@ from safetensors.torch import save_file
 from stvsr_cli.data import degrade, read_image
 from stvsr_cli.errors import WeightsError
 from stvsr_cli.nets import DualStream, DualStreamConfig
+from stvsr_cli.tiling import pad_to_multiple
 from stvsr_cli.train import psnr
-from stvsr_cli.weights import default_weights_path, load_model, read_metadata, save_model
+from stvsr_cli.weights import (
+    bundled_models,
+    default_weights_path,
+    load_model,
+    read_metadata,
+    resolve_weights,
+    save_model,
+)
 
 from .conftest import randomize, shared_path, tiny_config
 
@@ -57,8 +65,17 @@ def test_bundled_default_loads():
     assert isinstance(model, DualStream)
 
 
+def test_bundled_models_are_chosen_by_name():
+    assert {"default", "fast"} <= set(bundled_models())
+    assert resolve_weights("fast").name == "stvsr_fast.safetensors"
+    assert resolve_weights(None) == default_weights_path()
+    with pytest.raises(WeightsError, match="bundled: default, fast"):
+        load_model("nosuchmodel")
+
+
+@pytest.mark.parametrize("name", ["default", "fast"])
 @torch.inference_mode()
-def test_bundled_weights_beat_bicubic_and_blending_on_a_real_val_triplet():
+def test_bundled_weights_beat_bicubic_and_blending_on_a_real_val_triplet(name):
     """A guard against shipping broken or worse weights: one UCF101 triplet of the val split
     (never trained on), the protocol's antialiased LR. Margins are well under the measured
     ones (+2.4 dB keyframe, +2.0 dB new frame) but far above what a broken model gets."""
@@ -66,7 +83,9 @@ def test_bundled_weights_beat_bicubic_and_blending_on_a_real_val_triplet():
     frames = [torch.from_numpy(read_image(folder / f"frame{k}.png")).permute(2, 0, 1) for k in range(3)]
     hr = torch.stack(frames).float()[..., :224, :320] / 255  # [3 frames, 3, H, W]
     lr = degrade(hr)
-    out = load_model(default_weights_path()).eval()(lr[0:1], lr[2:3])
+    model = load_model(name).eval()
+    padded = pad_to_multiple(lr[[0, 2]], model.size_multiple)
+    out = {k: v[..., :224, :320] for k, v in model(padded[0:1], padded[1:2]).items()}
     bicubic = torch.nn.functional.interpolate(lr[[0, 2]], scale_factor=2, mode="bicubic", align_corners=False)
     assert psnr(out["h0"], hr[0:1]) >= psnr(bicubic[0:1], hr[0:1]) + 1.5
     assert psnr(out["h_refined"], hr[1:2]) >= psnr(bicubic.mean(0, keepdim=True), hr[1:2]) + 1.0

