@@ -457,6 +457,7 @@ def load_backbone(path: str | os.PathLike, **overrides: Any) -> nn.Module:
     from safetensors.torch import load_file
 
     from .nets import registry
+    from .weights import check_tensors
 
     meta = read_backbone_metadata(path)
     table = registry.TEMPORAL if meta["role"] == "temporal" else registry.SPATIAL
@@ -471,17 +472,7 @@ def load_backbone(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"cannot read tensors from {path}: {e}") from None
-    expected = full.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise WeightsError(
-            f"{path} does not match its architecture: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise WeightsError(
-                f"{path}: tensor {name} has shape {tuple(t.shape)}, expected {tuple(expected[name].shape)}"
-            )
+    check_tensors(Path(path), tensors, full.state_dict())
     wanted = net.state_dict()
     if set(wanted) - set(tensors) or any(wanted[k].shape != tensors[k].shape for k in wanted):
         raise WeightsError(f"{path}: overrides {overrides} change tensors; only leaving parts out is supported")

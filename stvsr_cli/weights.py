@@ -173,7 +173,7 @@ def load_model(path: str | os.PathLike | None = None, config: DualStreamConfig |
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"cannot read tensors from {path}: {e}") from None
-    _check_tensors(path, tensors, model.state_dict())
+    check_tensors(path, tensors, model.state_dict())
     model.load_state_dict(tensors, strict=True)
     model.info = json.loads(meta.get("info") or "{}")
     return model.eval()
@@ -189,7 +189,7 @@ def load_parts(model: DualStream, source: DualStream, modules: tuple[str, ...], 
     """
     expected = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in modules}
     tensors = {k: v for k, v in source.state_dict().items() if k.split(".")[0] in modules}
-    _check_tensors(Path(path), tensors, expected)
+    check_tensors(Path(path), tensors, expected)
     model.load_state_dict(tensors, strict=False)
     return model
 
@@ -226,7 +226,8 @@ def load_grown(model: DualStream, source: DualStream, path: str | os.PathLike) -
     return model
 
 
-def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+def check_tensors(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    """Strict loading: exactly the ``expected`` names, each with its shape (``WeightsError``)."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:

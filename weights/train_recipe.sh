@@ -155,7 +155,7 @@ wheels="$run/wheels"
 stage "$run/rife_fusion" --stage fusion --steps "$(steps 2000)" --crop 256 --batch 2 --seed 24 --lr 2e-4 \
   --ema 0.999 --val-every 500 --init "$run/final_fast.safetensors" --backbone "$run/rife.safetensors"
 # shipped with mid_from="st": upscale returns the S->T stream alone unless --mid-from refined (same
-# quality within 0.05 dB on val, 1.6x faster; weights/README.md)
+# quality within 0.05 dB on val, 1.4x faster end to end; weights/README.md)
 python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
 m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
   "$run/rife_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors
