@@ -91,6 +91,14 @@ def upscale(
     mode: Annotated[
         Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")
     ] = Mode.spacetime,
+    multi: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="Frame rate ×N: N−1 new frames between each pair of input frames (F frames in, N·(F−1)+1 out); "
+            "needs a temporal net that takes any time (the default model's).",
+        ),
+    ] = 2,
     mid_from: Annotated[
         MidFrom | None,
         typer.Option(
@@ -160,6 +168,7 @@ def upscale(
         resume=resume,
         segment_frames=segment_frames,
         mid_from=mid_from.value if mid_from is not None else None,
+        multi=multi,
     )
     from .progress import ProgressReporter
 

@@ -35,11 +35,13 @@ class Job:
     def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
         """The output video writer; the final output (no ``container_format``) also copies
         the input's audio/subtitle streams and tags."""
-        rate = self.info.rate if self.options.mode == "space" else 2 * self.info.rate
+        multi = self.upscaler.multi
+        rate = self.info.rate if self.options.mode == "space" else multi * self.info.rate
         args = (path, self.info, *self.out_size, self.options.encode)
+        kwargs = {"warnings": self.warnings, "rate": rate, "time_scale": multi}
         if container_format is None:
-            return VideoWriter.for_input(*args, warnings=self.warnings, rate=rate)
-        return VideoWriter(*args, warnings=self.warnings, rate=rate, container_format=container_format)
+            return VideoWriter.for_input(*args, **kwargs)
+        return VideoWriter(*args, container_format=container_format, **kwargs)
 
     def open_input(self, copy_other_streams: bool, skip_frames: int = 0) -> Demuxer:
         """The input's frames (and packets): the caller closes it once the output is done."""
@@ -55,7 +57,7 @@ class Job:
     def start_progress(self) -> None:
         if self.progress is not None:
             n = min(self.info.frames, self.options.max_frames) if self.options.max_frames else self.info.frames
-            self.progress.start(n and (n if self.options.mode == "space" else 2 * n - 1))
+            self.progress.start(n and (n if self.options.mode == "space" else self.upscaler.multi * (n - 1) + 1))
 
     def advance(self, n: int = 1) -> None:
         if self.progress is not None and n:
@@ -67,8 +69,9 @@ class Job:
 
     def upscale(self, frames, write, prev_pts: int | None = None, has_more=lambda: False) -> int:
         """Run the model over ``frames`` (``(rgb, pts)``, pts in the input time base) and call
-        ``write(frame, pts, duration)`` for every output frame in display order, in half the
-        input time base. Returns the number of frames written.
+        ``write(frame, pts, duration)`` for every output frame in display order, in the input
+        time base divided by ``multi`` (so that the new frame at ``t = k / multi`` between two
+        inputs has an exact integer pts). Returns the number of frames written.
 
         Each frame is written when the next one arrives, so that it knows its duration; the
         last lasts as long as the input's last frame did (its gap from ``prev_pts``, the
@@ -78,8 +81,9 @@ class Job:
         held = None
         prev_key_pts, last_key_pts = None, prev_pts
         n_out = 0
+        multi = self.upscaler.multi
         for frame, kind, tag in self.upscaler.process(frames):
-            pts = 2 * tag if kind == "key" else tag[0] + tag[1]
+            pts = multi * tag if kind == "key" else multi * tag[0] + tag[2] * (tag[1] - tag[0])
             if held is not None:
                 write(held[0], held[1], pts - held[1])
                 n_out += 1
@@ -89,7 +93,7 @@ class Job:
             held = (frame, pts)
         if held is not None and not has_more():
             end = last_frame_end(last_key_pts, prev_key_pts, self.nominal_step())
-            write(held[0], held[1], 2 * (end - last_key_pts))
+            write(held[0], held[1], multi * (end - last_key_pts))
             n_out += 1
             self.advance()
         return n_out

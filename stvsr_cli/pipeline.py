@@ -91,9 +91,19 @@ class Upscaler:
         mode: str = "spacetime",
         scene_threshold: float = 0.3,
         tile: int = 0,
+        multi: int = 2,
     ):
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
+        if multi < 2:
+            raise UsageError(f"--multi must be at least 2, not {multi}")
+        if multi != 2 and mode == "space":
+            raise UsageError("--multi makes new frames: it does not go with --mode space")
+        if multi != 2 and not getattr(model.temporal, "takes_timestep", False):
+            raise UsageError(
+                f"--multi {multi} needs frames at any time between two inputs, and this model's temporal network "
+                f"({model.config.temporal}) makes only the frame halfway: use the default model"
+            )
         if batch < 1:
             raise UsageError("batch must be at least 1")
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -102,6 +112,7 @@ class Upscaler:
         self.model = model.eval().to(self.device, self.dtype).to(memory_format=self.memory_format)
         self.batch = batch
         self.mode = mode
+        self.multi = multi  # output frames per input interval: new frames at t = k / multi
         self.scene_threshold = scene_threshold
         self.multiple = int(getattr(model, "size_multiple", 1))
         if tile and (tile < 2 * TILE_OVERLAP + self.multiple):
@@ -158,8 +169,16 @@ class Upscaler:
         x = (x[..., :height, :width].float().clamp(0, 1) * peak).round().to(target)
         return list(x.permute(0, 2, 3, 1).cpu().numpy())
 
+    def _new_frames(self, l0, l1, h0, h1, t: float) -> torch.Tensor:
+        """The new frames at ``t`` for the pairs ``(l0, l1)`` (LR, padded) with keyframes
+        ``(h0, h1)``: the model's, or in ``--mode time`` MT's on the LR pairs."""
+        if self.mode == "time":
+            mt = self.model.temporal
+            return self._run(lambda lo, _: mt.synthesize(lo[0], lo[1], mt.estimate(lo[0], lo[1], t), t), [l0, l1], [])
+        return self._run(lambda lo, hi: self.model.interpolate(lo[0], lo[1], hi[0], hi[1], t), [l0, l1], [h0, h1])
+
     @torch.inference_mode()
-    def _process(self, frames: list[np.ndarray], prev: dict | None) -> tuple[list[tuple[str, np.ndarray]], dict]:
+    def _process(self, frames: list[np.ndarray], prev: dict | None) -> tuple[list[tuple[str, np.ndarray, int]], dict]:
         """Upscale a chunk of consecutive frames; returns (outputs in order, state for the next)."""
         h, w = frames[0].shape[:2]
         dtype = frames[0].dtype
@@ -173,37 +192,33 @@ class Upscaler:
             lr_all = torch.cat((prev["lr"], lr))
             hr_all = torch.cat((prev["hr"], hr))
             raw = [prev["raw"], *frames]
-        mids: list[np.ndarray] = []
         n_pairs = len(raw) - 1
+        # mids[k][i]: the new frame at t = (k + 1) / multi between pair i's frames
+        mids: list[list[np.ndarray]] = []
         if self.mode != "space" and n_pairs > 0:
             l0, l1 = lr_all[:-1], lr_all[1:]
-            if self.mode == "time":
-                t = self.model.temporal
-                mid = self._run(lambda lo, _: t.synthesize(lo[0], lo[1], t.estimate(lo[0], lo[1])), [l0, l1], [])
-            else:
-                mid = self._run(
-                    lambda lo, hi: self.model.interpolate(lo[0], lo[1], hi[0], hi[1]),
-                    [l0, l1],
-                    [hr_all[:-1], hr_all[1:]],
-                )
-            mids = self.to_frames(mid, out_h, out_w, dtype)
+            for k in range(1, self.multi):
+                mid = self._new_frames(l0, l1, hr_all[:-1], hr_all[1:], k / self.multi)
+                mids.append(self.to_frames(mid, out_h, out_w, dtype))
             prev_keys = [prev["key"]] + keys if prev is not None else keys
             for i in range(n_pairs):
                 if is_cut(raw[i], raw[i + 1], self.scene_threshold):
-                    mids[i] = prev_keys[i]  # no blending across a cut: the earlier side
+                    for frames_at_t in mids:  # no blending across a cut: the earlier side
+                        frames_at_t[i] = prev_keys[i]
                     self.scene_cuts += 1
-        outputs: list[tuple[str, np.ndarray]] = []
+        outputs: list[tuple[str, np.ndarray, int]] = []
         for i, key in enumerate(keys):
             if prev is not None or i > 0:
-                if self.mode != "space":
-                    outputs.append(("mid", mids[i if prev is not None else i - 1]))
-            outputs.append(("key", key))
+                pair = i if prev is not None else i - 1
+                outputs.extend(("mid", frames_at_t[pair], k + 1) for k, frames_at_t in enumerate(mids))
+            outputs.append(("key", key, 0))
         state = {"lr": lr[-1:], "hr": hr[-1:], "raw": frames[-1], "key": keys[-1]}
         return outputs, state
 
     def process(self, frames: Iterable[tuple[np.ndarray, Any]]) -> Iterator[tuple[np.ndarray, str, Any]]:
         """Yield ``(frame, kind, tag)``: ``kind`` is ``"key"`` (``tag`` is the input frame's tag)
-        or ``"mid"`` (``tag`` is the pair of tags of its neighbours). Order is display order."""
+        or ``"mid"`` (``tag`` is ``(tag before, tag after, k)``: the frame at ``t = k / multi``
+        between its neighbours). Order is display order."""
         chunk: list[np.ndarray] = []
         tags: list[Any] = []
         prev = None
@@ -214,12 +229,12 @@ class Upscaler:
             outputs, prev_state = self._process(chunk, prev)
             all_tags = ([prev_tag] if prev is not None else []) + tags
             key_i = 0 if prev is None else 1
-            for kind, frame in outputs:
+            for kind, frame, k in outputs:
                 if kind == "key":
                     yield frame, "key", all_tags[key_i]
                     key_i += 1
                 else:
-                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i])
+                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i], k)
             prev, prev_tag = prev_state, tags[-1]
             chunk.clear()
             tags.clear()
@@ -242,7 +257,7 @@ class Upscaler:
             yield from flush()
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Frames in, frames out (2N-1 of them in the default mode)."""
+        """Frames in, frames out (``multi * (N - 1) + 1`` of them, 2N-1 by default; N in ``--mode space``)."""
         for frame, _, _ in self.process((f, i) for i, f in enumerate(frames)):
             yield frame
 
@@ -262,6 +277,7 @@ class UpscaleOptions:
     resume: bool = False  # work in segments kept beside the output, so that a rerun continues
     segment_frames: int = 0  # input frames per segment with ``resume``; 0: about 10 seconds
     mid_from: str | None = None  # "refined" or "st" (see DualStreamConfig.mid_from); None: the model's own
+    multi: int = 2  # output frames per input interval (frame rate x multi): new frames at t = k / multi
 
 
 @dataclass
@@ -373,9 +389,8 @@ def upscale_video(
         if options.mid_from not in MID_FROM:
             raise UsageError(f"unknown --mid-from {options.mid_from!r}; choose {', '.join(MID_FROM)}")
         model.config = replace(model.config, mid_from=options.mid_from)
-    upscaler = Upscaler(
-        model, device, options.precision, options.batch, options.mode, options.scene_threshold, options.tile
-    )
+    o = options
+    upscaler = Upscaler(model, device, o.precision, o.batch, o.mode, o.scene_threshold, o.tile, o.multi)
     job = Job(src, dst, info, options, upscaler, progress)
     for stream in info.uncopied_streams:
         job.warnings.append(f"dropped {stream}: only the first video stream is upscaled, with audio and subtitles")

@@ -140,6 +140,7 @@ def job_key(job: Job, segment_frames: int) -> dict:
         "options": {
             "mode": o.mode,
             "mid_from": job.upscaler.model.config.mid_from,
+            "multi": job.upscaler.multi,
             "batch": o.batch,
             "tile": o.tile,
             "scene_threshold": o.scene_threshold,
@@ -220,7 +221,7 @@ def run_in_segments(job: Job) -> tuple[int, int]:
         if not store.segments:
             raise StvsrError(f"no video frame could be decoded from {job.src}")
         final = store.segments[-1]
-        out_time_base = Fraction(info.time_base) / 2
+        out_time_base = Fraction(info.time_base) / job.upscaler.multi
         end_time = None
         if options.max_frames:  # a preview: the audio stops where the video does
             end_time = (final["last_pts"] + final["last_duration"]) * out_time_base

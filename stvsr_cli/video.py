@@ -3,9 +3,10 @@
 Frames cross this module's boundary as RGB numpy arrays ``[H, W, 3]`` paired with an integer
 ``pts`` in the input video stream's ``time_base``: uint8 for 8-bit input, uint16 (full 16-bit
 scale) for input of more than 8 bits per component when asked for (``deep=True``). Output
-timestamps use a time base twice as fine (``time_base / 2``) so that a frame exactly halfway
-between two input frames has an integer pts: keyframe ``i`` gets ``2 * pts_i``, the
-intermediate ``pts_i + pts_(i+1)``.
+timestamps use a time base ``multi`` times as fine (``time_base / multi``, 2 by default) so that
+a new frame at ``t = k / multi`` between two input frames has an integer pts: keyframe ``i`` gets
+``multi * pts_i``, the new frame ``multi * pts_i + k * (pts_(i+1) - pts_i)`` (halfway:
+``pts_i + pts_(i+1)``).
 
 Colour: frames are decoded to RGB with the input's own matrix and range, and encoded with the
 same matrix, range, primaries and transfer tags (and display matrix, i.e. rotation); 10-bit
@@ -819,10 +820,10 @@ class VideoWriter(_Output):
     ``copy_from``: the input's streams to copy (their packets arrive through ``copy_packet``);
     ``video_source``: the input video stream, whose tags (language, title) the output keeps.
     ``rate``: nominal output frame rate (default twice the input's). Frame pts are in
-    ``time_base`` (half the input's). ``container_format``: force a container (the segments
-    of a resumable job) instead of the one the file extension names. ``close()`` flushes the
-    encoder and writes the trailer; ``abort()`` closes without caring about the result (the
-    caller deletes the file).
+    ``time_base``: the input's divided by ``time_scale`` (``multi``: 2 by default).
+    ``container_format``: force a container (the segments of a resumable job) instead of the
+    one the file extension names. ``close()`` flushes the encoder and writes the trailer;
+    ``abort()`` closes without caring about the result (the caller deletes the file).
     """
 
     def __init__(
@@ -837,13 +838,14 @@ class VideoWriter(_Output):
         rate: Fraction | None = None,
         video_source=None,
         container_format: str | None = None,
+        time_scale: int = 2,
     ):
         import av
 
         super().__init__(path, warnings, container_format)
         settings = settings.for_output(path)
         self.settings = settings
-        self.time_base = Fraction(info.time_base) / 2
+        self.time_base = Fraction(info.time_base) / time_scale
         try:
             stream = self.container.add_stream(settings.codec, rate=rate or info.rate * 2)
         except (av.error.FFmpegError, ValueError) as e:
