@@ -448,6 +448,31 @@ def _print_bench(result) -> None:
     )
 
 
+@app.command()
+def models() -> None:
+    """List the bundled models (for --model NAME): networks, size, how new frames are made."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .nets import SPATIAL, TEMPORAL
+    from .weights import bundled_models, bundled_path, describe_model
+
+    table = Table(title="bundled models (weights/README.md has their val PSNR and speed)")
+    for header in ("name", "MS", "MT", "new frames", "parameters", "size"):
+        table.add_column(header)
+    try:
+        for name in bundled_models():
+            d = describe_model(bundled_path(f"stvsr_{name}.safetensors"))
+            temporal = TEMPORAL[d["temporal"]].summary if d["temporal"] in TEMPORAL else d["temporal"]
+            spatial = SPATIAL[d["spatial"]].summary if d["spatial"] in SPATIAL else d["spatial"]
+            frames = "S→T stream" if d["mid_from"] == "st" else "both streams, fused and refined"
+            size = f"{d['bytes'] / 2**20:.1f} MiB"
+            table.add_row(name, spatial, temporal, frames, f"{d['parameters'] / 1e6:.2f} M", size)
+    except StvsrError as e:
+        _fail(str(e), e.exit_code)
+    Console(highlight=False).print(table)
+
+
 @app.command("import-weights")
 def import_weights(
     source: Annotated[

@@ -49,6 +49,22 @@ def bundled_models() -> list[str]:
     return sorted(names)
 
 
+def describe_model(path: str | os.PathLike) -> dict[str, Any]:
+    """What a weights file holds, from its header alone (no tensor is read): its networks,
+    parameter count, size on disk and how it makes new frames."""
+    header = read_header(path)
+    meta = read_metadata(path)
+    config = json.loads(meta["config"])
+    parameters = sum(_numel(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+    return {
+        "spatial": config.get("spatial"),
+        "temporal": config.get("temporal"),
+        "mid_from": config.get("mid_from", "refined"),
+        "parameters": parameters,
+        "bytes": Path(path).stat().st_size,
+    }
+
+
 def resolve_weights(model: str | os.PathLike | None) -> Path:
     """A weights file from what a user gives: None (the bundled default), a path, or the name
     of a bundled model (``fast``: ``weights/stvsr_fast.safetensors``)."""

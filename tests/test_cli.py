@@ -239,3 +239,10 @@ def test_resume_after_sigint_finishes_the_job(tmp_path, tiny_weights):
     assert result.exit_code == 0, result.output
     assert video_facts(out)["frames"] == 59 and video_facts(out)["audio"] == 1
     assert not segments.exists()
+
+
+def test_models_lists_the_bundled_models():
+    result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "default" in result.output and "fast" in result.output and "RIFE" in result.output
+    assert "9.54 M" in result.output and "1.54 M" in result.output
