@@ -159,3 +159,13 @@ stage "$run/rife_fusion" --stage fusion --steps "$(steps 2000)" --crop 256 --bat
 python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
 m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
   "$run/rife_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors
+# The paper's Table 1 on RIFE's streams (the model card): F and R fresh on the default's frozen MS
+# and RIFE, two masks and one, 600 steps each.
+python -c "import dataclasses; from stvsr_cli.weights import load_model
+c = dataclasses.replace(load_model('$run/final.safetensors').config, mid_from='refined')
+open('$run/rife_2mask.json', 'w').write(c.to_json())
+open('$run/rife_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
+for m in 2mask 1mask; do
+  stage "$run/rife_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
+    --val-every 1000 --init "$run/final.safetensors" --init-modules spatial,temporal --model-config "$run/rife_$m.json"
+done
