@@ -293,11 +293,11 @@ class Demuxer:
     stream). Iterating is one pass, and may run in another thread than the one that closes.
 
     ``max_frames`` (a preview): only the first frames; packets of the other streams are still
-    yielded until the last frame's end (``end_pts``, in the video time base), so that audio
-    and subtitles end with the video. ``skip_frames``: the first frames are decoded but not
-    converted: they come as ``(None, pts)`` (a resumed job skips what it has done). Damage is
-    survived where it can be: corrupt video packets are skipped, and a file that cannot be
-    read past some point ends there; both are counted in ``warnings``. Raises ``InputError``
+    yielded until the last frame's end, so that audio and subtitles end with the video.
+    ``skip_frames``: the first frames are decoded but not converted: they come as
+    ``(None, pts)`` (a resumed job skips what it has done). Damage is survived where it can
+    be: corrupt video packets are skipped, and a file that cannot be read past some point ends
+    there; both are counted in ``warnings``. Raises ``InputError``
     when the file cannot be opened, and while iterating only when not a single frame comes out.
     """
 
@@ -315,7 +315,6 @@ class Demuxer:
         self.warnings = warnings
         self.deep = deep
         self.skip_frames = skip_frames
-        self.end_pts: int | None = None
         self.container = _open_input(self.path)
         try:
             with _reading(self.path):
@@ -407,8 +406,7 @@ class Demuxer:
                 yield "frame", (rgb, pts)
                 count += 1
                 if self.max_frames and count >= self.max_frames:
-                    self.end_pts = last_frame_end(pts, prev_pts, timer.step)
-                    end_time = self.end_pts * self.time_base
+                    end_time = last_frame_end(pts, prev_pts, timer.step) * self.time_base
                     passed.update(p.stream.index for t, p in held if t >= end_time)
                     yield from (("packet", p) for t, p in held if t < end_time)
                     held = []
@@ -703,8 +701,9 @@ class _AudioTranscode(_CopyRoute):
 
         if src.type != "audio" or src.codec_context is None:
             return None
+        fmt = container.format.name
         for target in _AUDIO_TARGETS:
-            if target not in av.codecs_available or not _muxer_accepts_audio(container.format.name, target, src):
+            if target not in av.codecs_available or not _muxer_accepts(fmt, codec=target, audio_like=src):
                 continue
             try:
                 decoder = av.CodecContext.create(src.codec_context.name, "r")
@@ -753,20 +752,6 @@ def _audio_rate(codec: str, src) -> int:
     return min(rates, key=lambda r: (r < src.rate, abs(r - src.rate)))
 
 
-def _muxer_accepts_audio(format_name: str, codec: str, src) -> bool:
-    """Whether the ``format_name`` muxer takes a new ``codec`` audio stream like ``src``."""
-    import av
-
-    try:
-        with av.open(io.BytesIO(), "w", format=format_name) as trial:
-            stream = trial.add_stream(codec, rate=_audio_rate(codec, src))
-            stream.layout = src.layout.name
-            trial.start_encoding()
-        return True
-    except (av.error.FFmpegError, *_DAMAGE, NotImplementedError, TypeError, AttributeError):
-        return False
-
-
 def _codec_name(stream) -> str:
     """The codec's canonical name (``subrip``, not the decoder's ``srt``)."""
     cc = stream.codec_context
@@ -794,16 +779,22 @@ def _text_subtitle_decoder(src):
     return decoder if decoder.subtitle_header else None
 
 
-def _muxer_accepts(format_name: str, template=None, codec: str | None = None, subtitle_header=None) -> bool:
+def _muxer_accepts(
+    format_name: str, template=None, codec: str | None = None, subtitle_header=None, audio_like=None
+) -> bool:
     """Whether the ``format_name`` muxer accepts a stream (a copy of ``template``, or a new
-    ``codec`` stream) up to and including writing its header: some muxers refuse a stream
-    only there. Tried on a throwaway in-memory file."""
+    ``codec`` stream: a text subtitle one with ``subtitle_header``, or an audio one with the
+    rate and layout of the stream ``audio_like``) up to and including writing its header:
+    some muxers refuse a stream only there. Tried on a throwaway in-memory file."""
     import av
 
     try:
         with av.open(io.BytesIO(), "w", format=format_name) as trial:
             if template is not None:
                 trial.add_stream_from_template(template)
+            elif audio_like is not None:
+                stream = trial.add_stream(codec, rate=_audio_rate(codec, audio_like))
+                stream.layout = audio_like.layout.name
             else:
                 stream = trial.add_stream(codec)
                 stream.codec_context.subtitle_header = subtitle_header
@@ -819,7 +810,7 @@ class VideoWriter(_Output):
 
     ``copy_from``: the input's streams to copy (their packets arrive through ``copy_packet``);
     ``video_source``: the input video stream, whose tags (language, title) the output keeps.
-    ``rate``: nominal output frame rate (default twice the input's). Frame pts are in
+    ``rate``: nominal output frame rate (default ``time_scale`` times the input's). Frame pts are in
     ``time_base``: the input's divided by ``time_scale`` (``multi``: 2 by default).
     ``container_format``: force a container (the segments of a resumable job) instead of the
     one the file extension names. ``close()`` flushes the encoder and writes the trailer;
@@ -847,7 +838,7 @@ class VideoWriter(_Output):
         self.settings = settings
         self.time_base = Fraction(info.time_base) / time_scale
         try:
-            stream = self.container.add_stream(settings.codec, rate=rate or info.rate * 2)
+            stream = self.container.add_stream(settings.codec, rate=rate or info.rate * time_scale)
         except (av.error.FFmpegError, ValueError) as e:
             self.container.close()
             raise OutputError(f"unknown or unavailable video codec {settings.codec!r} ({_ffmpeg_reason(e)})") from None
