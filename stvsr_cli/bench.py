@@ -363,8 +363,9 @@ def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...]) -> dict
         hr = upscaler.keyframes(x)  # [1, 3, 2h, 2w]
         x, hr_padded = upscaler.pair_inputs(x, hr)
         if prev is not None:
-            out = model.streams(prev[0], x, prev[1], hr_padded)
-            out.update(model.fuse(out["h_st"], out["h_ts"]))
+            with upscaler.arithmetic():
+                out = model.streams(prev[0], x, prev[1], hr_padded)
+                out.update(model.fuse(out["h_st"], out["h_ts"]))
             for row in rows:
                 mids[row].append(upscaler.to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
         keys.append(upscaler.to_frames(hr, 2 * h, 2 * w)[0])
@@ -415,7 +416,7 @@ def build_engines(
         facts = {
             "model": str(resolve_weights(model_path)),
             "model_info": getattr(model, "info", {}),
-            "precision": str(upscaler.dtype).replace("torch.", ""),
+            "precision": upscaler.precision,
             # the row whose new frames `stvsr upscale` writes with this model
             "upscale_row": "model_st" if model.config.mid_from == "st" else "model_refined",
         }

@@ -85,7 +85,7 @@ def upscale(
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     precision: Annotated[
-        Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")
+        Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
     ] = Precision.auto,
     batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
     mode: Annotated[
@@ -354,7 +354,7 @@ def bench(
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs (baselines run on the CPU).")] = Device.auto,
     precision: Annotated[
-        Precision, typer.Option(help="Model arithmetic; half precision only on CUDA.")
+        Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
     ] = Precision.auto,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")

@@ -145,7 +145,7 @@ def job_key(job: Job, segment_frames: int) -> dict:
             "tile": o.tile,
             "scene_threshold": o.scene_threshold,
             "device": job.upscaler.device.type,
-            "dtype": str(job.upscaler.dtype),
+            "dtype": str(job.upscaler.dtype),  # a segment made in another precision is not reused
             "encode": asdict(o.encode),
             "max_frames": o.max_frames,
             "segment_frames": segment_frames,

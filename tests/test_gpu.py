@@ -40,6 +40,5 @@ def test_cuda_tiling_and_batching(tiny_model):
         assert np.abs(a.astype(float) - b.astype(float)).mean() < 1.0
 
 
-def test_auto_precision_is_half_only_on_cuda():
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+def test_auto_precision_is_fp16_on_cuda():
     assert resolve_dtype("auto", torch.device("cuda")) == torch.float16

@@ -52,8 +52,11 @@ def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
 
 
 def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a flow field to ``size = (H, W)`` and rescale its vectors to the new pixel units."""
+    """Resize a flow field to ``size = (H, W)`` and rescale its vectors to the new pixel units.
+    Flow is pixel coordinates: it is resized and returned in float32 whatever its dtype (bf16
+    keeps 8 bits of mantissa, half a pixel at 100 pixels of motion)."""
     h, w = flow.shape[-2:]
+    flow = flow.float()
     if (h, w) == tuple(size):
         return flow
     out = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
@@ -83,10 +86,15 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
     Bilinear sampling with border padding, so pixels that flow leaves the frame repeat the
     edge instead of turning black (``align_corners=True`` keeps pixel ``x`` at grid ``x``).
+    The sampling grid is float32 whatever the dtypes (in bf16 a 1280-pixel grid would be
+    several pixels off); the result has ``img``'s dtype.
     """
     n, _, h, w = img.shape
+    flow = flow.float()
     # pixels -> normalised [-1, 1] offsets; a shift of one pixel is 2 / (size - 1)
     scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=flow.dtype, device=flow.device)
     offset = (flow * scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)  # [N, H, W, 2]
     grid = _base_grid(n, h, w, flow.dtype, flow.device) + offset
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    with torch.autocast(img.device.type, enabled=False):
+        out = F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(img.dtype)

@@ -85,7 +85,8 @@ class FusionUNet(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = dec(torch.cat((x, skip), dim=1))
-        logits = F.pixel_shuffle(self.out(x), 2)  # [N, masks, H, W]
+        # masks in float32: under bf16 autocast a mask near 0.5 would move in steps of 0.002
+        logits = F.pixel_shuffle(self.out(x), 2).float()  # [N, masks, H, W]
         if self.config.masks == 1:
             m = torch.sigmoid(logits)
             return torch.cat((m, 1.0 - m), dim=1)  # [N, 2, H, W]

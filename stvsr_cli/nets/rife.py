@@ -106,7 +106,7 @@ class _FlowLevel(nn.Module):
         low = (round(size[0] / scale), round(size[1] / scale))
         x = _resize(images, low)
         if flow is not None:
-            x = torch.cat((x, _resize_flows(flow, low)), dim=1)
+            x = torch.cat((x, _resize_flows(flow, low).to(x.dtype)), dim=1)
         feat = self.down(x)  # [N, c, H/4s, W/4s]
         feat = self.body(feat) + feat
         out = self.head(feat)  # [N, 5, H/2s, W/2s]
@@ -151,7 +151,8 @@ class _RefineUNet(nn.Module):
         x = self.up[0](torch.cat((x, context_a[3], context_b[3]), dim=1))
         for up, skip in zip(self.up[1:], reversed(skips[:-1])):
             x = up(torch.cat((x, skip), dim=1))
-        return 2.0 * torch.sigmoid(self.out(x)) - 1.0
+        # float32 from here: near 0 the residual needs more than bf16's 8 bits (0.004 steps)
+        return 2.0 * torch.sigmoid(self.out(x).float()) - 1.0
 
 
 class RifeTemporal(nn.Module):
@@ -234,12 +235,12 @@ class RifeTemporal(nn.Module):
         logit = _resize(motion[:, 4:5], size)
         warped_a = flow_warp(a, flow[:, 0:2])
         warped_b = flow_warp(b, flow[:, 2:4])
-        m = torch.sigmoid(logit)
+        m = torch.sigmoid(logit.float())  # float32 under autocast (steps of 0.002 in bf16)
         frame = m * warped_a + (1.0 - m) * warped_b
         if self.refine is not None:
             context_a = self.context(a, flow[:, 0:2])
             context_b = self.context(b, flow[:, 2:4])
-            inputs = torch.cat((a, b, warped_a, warped_b, logit, flow), dim=1)  # [N, 17, H, W]
+            inputs = torch.cat((a, b, warped_a, warped_b, logit.to(a.dtype), flow.to(a.dtype)), dim=1)  # [N, 17, H, W]
             frame = frame + self.refine(inputs, context_a, context_b)
         return frame
 

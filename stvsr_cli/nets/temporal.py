@@ -142,7 +142,7 @@ class FlowTemporal(nn.Module):
         logit = motion[:, 4:5]
         if tuple(logit.shape[-2:]) != size:
             logit = F.interpolate(logit, size=size, mode="bilinear", align_corners=False)
-        m = torch.sigmoid(logit)
+        m = torch.sigmoid(logit.float())  # float32 under autocast: see fusion.py
         return m * flow_warp(a, f_ta) + (1.0 - m) * flow_warp(b, f_tb)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
