@@ -1,15 +1,17 @@
 """Speed and memory of `stvsr upscale`, against the classical pipeline, on this machine.
 
 Usage: python benchmarks/speed.py [--source CLIP] [--frames 50] [--model NAME_OR_PATH ...] [--json OUT.json]
-                                  [--skip-4k]
+                                  [--skip-4k] [--compile]
 
 Measures, each in a fresh process where memory matters:
 * end to end: `stvsr upscale` with defaults (and each further `--model`) on a 640x360 clip vs the
   classical pipeline (PyAV decode -> ffmpeg minterpolate (MCI) -> lanczos 2x -> libx264 encode,
-  same x264 settings), all in one run, so the ratios compare;
+  same x264 settings), all in one run, so the ratios compare; where `--precision auto` is not
+  fp32 on this machine (bf16 on a CPU with native bf16), each model also with `--precision fp32`;
 * by stage: decode alone, model alone, encode alone (same clip);
 * the model's FLOPs per input frame (torch's FlopCounterMode), its achieved GFLOP/s, and this
-  machine's conv2d throughput (64->64 3x3, the model's dominant op) as the ceiling;
+  machine's conv2d throughput (64->64 3x3, the model's dominant op) in the same dtype as the ceiling;
+* with --compile: torch.compile's compile time and steady-state time per pair against eager;
 * peak RSS for a 31- and a 91-frame 320x180 clip (must be flat in length);
 * peak RSS and time for 1080p -> 4K on the CPU.
 Everything but the end-to-end rows is for the first model (the bundled default unless given).
@@ -131,6 +133,12 @@ def classical_pipeline(src: Path, dst: Path, crf: int = 18, preset: str = "mediu
         out.mux(vout.encode(None))
 
 
+def auto_precision() -> str:
+    from stvsr_cli.pipeline import precision_name, resolve_dtype
+
+    return precision_name(resolve_dtype("auto", torch.device("cpu")))
+
+
 def stage_times(clip: Path, model_name: str | None) -> dict:
     """Decode alone, model alone (frames preloaded) and encode alone, in this process."""
     from stvsr_cli.pipeline import Upscaler
@@ -140,7 +148,7 @@ def stage_times(clip: Path, model_name: str | None) -> dict:
     t = time.perf_counter()
     frames = [rgb for rgb, _ in read_frames(clip)]
     decode = time.perf_counter() - t
-    upscaler = Upscaler(load_model(model_name), "cpu")
+    upscaler = Upscaler(load_model(model_name), "cpu", "auto")
     list(upscaler.run(frames[:2]))  # warm-up
     t = time.perf_counter()
     outputs = list(upscaler.run(frames))
@@ -161,6 +169,7 @@ def stage_times(clip: Path, model_name: str | None) -> dict:
         "input_frames": len(frames),
         "output_frames": len(outputs),
         "lr_size": [frames[0].shape[1], frames[0].shape[0]],
+        "precision": upscaler.precision,
     }
 
 
@@ -184,10 +193,10 @@ def model_flops_per_input_frame(width: int, height: int, model_name: str | None)
     return float(counter.get_total_flops())
 
 
-def conv_throughput() -> float:
-    """GFLOP/s of a 64->64 3x3 conv2d on a [1, 64, 256, 256] channels-last fp32 tensor."""
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
-    x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+def conv_throughput(dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of a 64->64 3x3 conv2d on a [1, 64, 256, 256] channels-last tensor of ``dtype``."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dtype=dtype, memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 256, 256, dtype=dtype).contiguous(memory_format=torch.channels_last)
     flops = 2 * 64 * 64 * 9 * 256 * 256
     with torch.inference_mode():
         for _ in range(3):
@@ -199,12 +208,51 @@ def conv_throughput() -> float:
     return flops * n / (time.perf_counter() - t) / 1e9
 
 
+def compile_times(model_name: str | None, pairs: int = 4) -> dict:
+    """torch.compile (inductor) on the model's networks against eager, one 640x360 pair at a time
+    in the automatic precision: the first call (compile) and the mean of ``pairs`` more."""
+    from stvsr_cli.pipeline import Upscaler
+    from stvsr_cli.tiling import pad_to_multiple
+    from stvsr_cli.weights import load_model
+
+    upscaler = Upscaler(load_model(model_name), "cpu", "auto")
+    model = upscaler.model
+    lr = pad_to_multiple(torch.rand(2, 3, 360, 640), upscaler.multiple).contiguous(memory_format=torch.channels_last)
+
+    def pair() -> None:
+        with torch.inference_mode(), upscaler.arithmetic():
+            h = model.upscale(lr)
+            model.interpolate(lr[:1], lr[1:], h[:1], h[1:])
+
+    def timed(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            pair()
+        return (time.perf_counter() - t) / n
+
+    pair()
+    eager = timed(pairs)
+    model.spatial = torch.compile(model.spatial, dynamic=False)
+    model.temporal.estimate = torch.compile(model.temporal.estimate, dynamic=False)
+    model.temporal.synthesize = torch.compile(model.temporal.synthesize, dynamic=False)
+    first = timed(1)
+    compiled = timed(pairs)
+    return {
+        "precision": upscaler.precision,
+        "eager_s_per_pair": eager,
+        "first_call_s": first,
+        "compiled_s_per_pair": compiled,
+        "speedup": eager / compiled,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-4k", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes on a small CPU)")
     parser.add_argument("--model", action="append", help="a bundled model's name or a weights file (repeatable)")
     args = parser.parse_args()
     models = args.model or [None]
@@ -226,29 +274,34 @@ def main() -> None:
         t = time.perf_counter()
         classical_pipeline(clip, tmp / "classical.mp4")
         classical_s = time.perf_counter() - t
+        auto = auto_precision()
         for name in models:
-            model_args = ("--model", name) if name else ()
-            ours_s, ours_mb = run_measured(stvsr_cmd(clip, tmp / "ours.mp4", *model_args))
-            key = "end_to_end_640x360" + (f"_{Path(name).stem}" if name else "")
-            record(
-                key,
-                {
-                    "model": name or "default",
-                    "frames_in": args.frames,
-                    "stvsr_s": ours_s,
-                    "stvsr_peak_rss_mib": ours_mb,
-                    "classical_s": classical_s,
-                    "ratio": ours_s / classical_s,
-                    "stvsr_output_fps": (2 * args.frames - 1) / ours_s,
-                },
-            )
+            for precision in ("auto", "fp32") if auto != "fp32" else ("auto",):
+                model_args = ("--model", name) if name else ()
+                ours_s, ours_mb = run_measured(stvsr_cmd(clip, tmp / "ours.mp4", *model_args, "--precision", precision))
+                key = "end_to_end_640x360" + (f"_{Path(name).stem}" if name else "")
+                record(
+                    key + ("_fp32" if precision == "fp32" else ""),
+                    {
+                        "model": name or "default",
+                        "precision": auto if precision == "auto" else precision,
+                        "frames_in": args.frames,
+                        "stvsr_s": ours_s,
+                        "stvsr_peak_rss_mib": ours_mb,
+                        "classical_s": classical_s,
+                        "ratio": ours_s / classical_s,
+                        "stvsr_output_fps": (2 * args.frames - 1) / ours_s,
+                    },
+                )
         model_args = ("--model", models[0]) if models[0] else ()
         stages = stage_times(clip, models[0])
         flops = model_flops_per_input_frame(640, 360, models[0])
         stages["gflop_per_input_frame"] = flops / 1e9
         stages["model_gflops_per_s"] = flops * stages["input_frames"] / stages["model_s"] / 1e9
-        stages["conv_ceiling_gflops_per_s"] = conv_throughput()
+        stages["conv_ceiling_gflops_per_s"] = conv_throughput(torch.bfloat16 if auto == "bf16" else torch.float32)
         record("stages_640x360", stages)
+        if args.compile:
+            record("compile_640x360", compile_times(models[0]))
         for n in (31, 91):
             small = make_clip(args.source, tmp / f"clip{n}.mp4", n, 320, 180)
             wall, mb = run_measured(stvsr_cmd(small, tmp / f"o{n}.mp4", *model_args))

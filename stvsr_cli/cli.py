@@ -126,6 +126,12 @@ def upscale(
             help="Write RGB FFV1 (use a .mkv output; 16-bit for >8-bit input): pixels are exactly the model's output."
         ),
     ] = False,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Exact output size WIDTHxHEIGHT (e.g. 1920x1080): the model's frames resized with lanczos."
+        ),
+    ] = None,
     tile: Annotated[
         int, typer.Option(min=0, help="Process LR frames in tiles of this size (0: automatic on large frames).")
     ] = 0,
@@ -145,10 +151,23 @@ def upscale(
         int, typer.Option(min=0, help="With --resume: input frames per segment (0: about 10 seconds).")
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    json_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Also write a JSON report here: input, output, frames, sizes, rates, time, model, device, "
+            "precision, warnings; on failure the error and exit code.",
+        ),
+    ] = None,
 ) -> None:
     """Upscale a video 2× in space and 2× in time (N frames in, 2N−1 frames out)."""
-    from .pipeline import UpscaleOptions, upscale_video
+    from .pipeline import UpscaleOptions, parse_size, upscale_video
     from .video import EncodeSettings
+
+    try:
+        exact_size = parse_size(size) if size is not None else None
+    except StvsrError as e:
+        _fail(str(e), e.exit_code)
 
     if lossless:
         encode = EncodeSettings.lossless_rgb()
@@ -169,20 +188,40 @@ def upscale(
         segment_frames=segment_frames,
         mid_from=mid_from.value if mid_from is not None else None,
         multi=multi,
+        size=exact_size,
     )
     from .progress import ProgressReporter
 
+    if json_report is not None and not json_report.parent.is_dir():
+        _fail(f"--json: folder does not exist: {json_report.parent}", 2)
     reporter = ProgressReporter(enabled=not quiet)
     try:
         summary = upscale_video(input, output, options, progress=reporter)
     except StvsrError as e:
         reporter.close()
+        if json_report is not None:
+            failed = {"ok": False, "input": str(input), "output": str(output), "error": str(e)}
+            _write_report(json_report, {**failed, "exit_code": e.exit_code})
         _fail(str(e), e.exit_code)
     reporter.close()
     for warning in summary.warnings:
         typer.secho(f"warning: {warning}", fg="yellow", err=True)
+    if json_report is not None:
+        _write_report(json_report, summary.to_dict())
     if not quiet:
         typer.echo(summary.describe())
+
+
+def _write_report(path: Path, report: dict) -> None:
+    """A JSON report, written atomically; a report that cannot be written is an error (exit 1)."""
+    import json
+
+    from .files import write_atomically
+
+    try:
+        write_atomically(path, (json.dumps(report, indent=2) + "\n").encode())
+    except OSError as e:
+        _fail(f"cannot write the --json report {path}: {e.strerror or e}")
 
 
 @app.command()

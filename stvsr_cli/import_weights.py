@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from .errors import WeightsError
+from .files import write_atomically
 
 BACKBONE_FORMAT = "stvsr-backbone"
 BACKBONE_FORMAT_VERSION = "1"
@@ -315,18 +316,10 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomically(path, data)
     except OSError as e:
         raise WeightsError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def import_rife(

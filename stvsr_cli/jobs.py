@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,15 +31,20 @@ class Job:
 
     @property
     def out_size(self) -> tuple[int, int]:
-        return self.upscaler.output_size(self.info.width, self.info.height)
+        """The output's ``(width, height)``: ``--size`` where given (the writer resizes the
+        model's frames to it), else the model's."""
+        return self.options.size or self.upscaler.output_size(self.info.width, self.info.height)
+
+    @property
+    def output_rate(self) -> Fraction:
+        """The output's nominal frame rate: the input's, times ``multi`` where frames are made."""
+        return Fraction(self.info.rate) * (1 if self.options.mode == "space" else self.upscaler.multi)
 
     def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
         """The output video writer; the final output (no ``container_format``) also copies
         the input's audio/subtitle streams and tags."""
-        multi = self.upscaler.multi
-        rate = self.info.rate if self.options.mode == "space" else multi * self.info.rate
         args = (path, self.info, *self.out_size, self.options.encode)
-        kwargs = {"warnings": self.warnings, "rate": rate, "time_scale": multi}
+        kwargs = {"warnings": self.warnings, "rate": self.output_rate, "time_scale": self.upscaler.multi}
         if container_format is None:
             return VideoWriter.for_input(*args, **kwargs)
         return VideoWriter(*args, container_format=container_format, **kwargs)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -316,10 +317,14 @@ class UpscaleOptions:
     segment_frames: int = 0  # input frames per segment with ``resume``; 0: about 10 seconds
     mid_from: str | None = None  # "refined" or "st" (see DualStreamConfig.mid_from); None: the model's own
     multi: int = 2  # output frames per input interval (frame rate x multi): new frames at t = k / multi
+    size: tuple[int, int] | None = None  # exact output (width, height): the model's frames resized (lanczos)
 
 
 @dataclass
 class Summary:
+    """What a finished ``upscale_video`` run did (``describe`` for people, ``to_dict`` for
+    scripts: ``stvsr upscale --json``)."""
+
     input_frames: int
     output_frames: int
     seconds: float
@@ -329,6 +334,12 @@ class Summary:
     scene_cuts: int = 0
     warnings: list[str] = field(default_factory=list)
     precision: str = "fp32"  # the model's arithmetic: fp32, bf16 or fp16
+    input: str = ""
+    output: str = ""
+    model: str = ""  # the weights file
+    mode: str = "spacetime"
+    input_rate: Fraction = Fraction(0)  # nominal frames per second
+    output_rate: Fraction = Fraction(0)
 
     def describe(self) -> str:
         fps = self.output_frames / self.seconds if self.seconds > 0 else 0.0
@@ -339,6 +350,47 @@ class Summary:
             + (f", {self.scene_cuts} scene cut(s)" if self.scene_cuts else "")
             + ")"
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: sizes as ``[width, height]``, rates as ``"num/den"`` and as a float."""
+        return {
+            "ok": True,
+            "input": self.input,
+            "output": self.output,
+            "frames_in": self.input_frames,
+            "frames_out": self.output_frames,
+            "size_in": list(self.input_size),
+            "size_out": list(self.output_size),
+            "rate_in": rate_dict(self.input_rate),
+            "rate_out": rate_dict(self.output_rate),
+            "mode": self.mode,
+            "seconds": round(self.seconds, 3),
+            "model": self.model,
+            "device": self.device,
+            "precision": self.precision,
+            "scene_cuts": self.scene_cuts,
+            "warnings": list(self.warnings),
+        }
+
+
+def rate_dict(rate: Fraction) -> dict[str, Any]:
+    return {"exact": f"{rate.numerator}/{rate.denominator}", "fps": round(float(rate), 6)}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1920x1080"`` -> ``(1920, 1080)``; anything else is a ``UsageError``."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX:]\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"--size must be WIDTHxHEIGHT, e.g. 1920x1080, not {text!r}")
+    size = (int(match[1]), int(match[2]))
+    check_size(size)
+    return size
+
+
+def check_size(size: tuple[int, int]) -> None:
+    width, height = size
+    if width < 2 or height < 2 or width % 2 or height % 2 or max(width, height) > 16384:
+        raise UsageError(f"--size {width}x{height}: width and height must be even, from 2 to 16384")
 
 
 def check_output_path(src: Path, dst: Path, overwrite: bool, encode: EncodeSettings) -> None:
@@ -410,12 +462,14 @@ def upscale_video(
     With ``options.resume`` the job runs in segments (see ``resume.run_in_segments``): an
     interrupted run keeps its finished segments, and running it again continues from there.
     """
-    from .weights import load_model
+    from .weights import load_model, resolve_weights
 
     options = options or UpscaleOptions()
     src, dst = Path(src), Path(dst)
     if options.mode not in MODES:
         raise UsageError(f"unknown mode {options.mode!r}; choose {', '.join(MODES)}")
+    if options.size is not None:
+        check_size(options.size)
     options = replace(options, encode=options.encode.for_output(dst))
     check_output_path(src, dst, options.overwrite, options.encode)
     if options.resume and not segment_format_holds(options.encode.codec):
@@ -448,4 +502,10 @@ def upscale_video(
         upscaler.scene_cuts,
         job.warnings,
         upscaler.precision,
+        input=str(src),
+        output=str(dst),
+        model=str(resolve_weights(options.model)),
+        mode=options.mode,
+        input_rate=Fraction(info.rate),
+        output_rate=job.output_rate,
     )

@@ -149,6 +149,7 @@ def job_key(job: Job, segment_frames: int) -> dict:
             "encode": asdict(o.encode),
             "max_frames": o.max_frames,
             "segment_frames": segment_frames,
+            "size": list(o.size) if o.size else None,
         },
     }
 

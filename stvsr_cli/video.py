@@ -907,6 +907,8 @@ class VideoWriter(_Output):
             self._durations[pts] = duration
             self._end = max(self._end, pts + duration)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+        if (frame.width, frame.height) != (self.video.width, self.video.height):  # --size: lanczos resize
+            frame = frame.reformat(width=self.video.width, height=self.video.height, interpolation="LANCZOS")
         frame = frame.reformat(**self._reformat)
         frame.pts = pts
         frame.time_base = self.time_base

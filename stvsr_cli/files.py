@@ -1,0 +1,22 @@
+"""Writing small files so that readers see the old one or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to a hidden file beside ``path``, sync it, and rename it over ``path``.
+    Raises ``OSError``; the hidden file never stays behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
