@@ -99,6 +99,13 @@ def upscale(
             "needs a temporal net that takes any time (the default model's).",
         ),
     ] = 2,
+    fps: Annotated[
+        str | None,
+        typer.Option(
+            help="A constant output frame rate (60, 59.94, 60000/1001): each frame made at its exact time "
+            "between its two input neighbours; instead of --multi.",
+        ),
+    ] = None,
     mid_from: Annotated[
         MidFrom | None,
         typer.Option(
@@ -128,9 +135,7 @@ def upscale(
     ] = False,
     size: Annotated[
         str | None,
-        typer.Option(
-            help="Exact output size WIDTHxHEIGHT (e.g. 1920x1080): the model's frames resized with lanczos."
-        ),
+        typer.Option(help="Exact output size WIDTHxHEIGHT (e.g. 1920x1080): the model's frames resized with lanczos."),
     ] = None,
     tile: Annotated[
         int, typer.Option(min=0, help="Process LR frames in tiles of this size (0: automatic on large frames).")
@@ -162,10 +167,12 @@ def upscale(
 ) -> None:
     """Upscale a video 2× in space and 2× in time (N frames in, 2N−1 frames out)."""
     from .pipeline import UpscaleOptions, parse_size, upscale_video
+    from .schedule import parse_rate
     from .video import EncodeSettings
 
     try:
         exact_size = parse_size(size) if size is not None else None
+        rate = parse_rate(fps) if fps is not None else None
     except StvsrError as e:
         _fail(str(e), e.exit_code)
 
@@ -189,6 +196,7 @@ def upscale(
         mid_from=mid_from.value if mid_from is not None else None,
         multi=multi,
         size=exact_size,
+        fps=rate,
     )
     from .progress import ProgressReporter
 

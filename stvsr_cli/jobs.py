@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StvsrError
 from .overlap import BackgroundIterator, BackgroundWorker
+from .schedule import ConstantRate, EveryInterval
 from .video import Demuxer, VideoInfo, VideoWriter, frame_step, last_frame_end, write_error
 
 if TYPE_CHECKING:
@@ -35,16 +37,23 @@ class Job:
         model's frames to it), else the model's."""
         return self.options.size or self.upscaler.output_size(self.info.width, self.info.height)
 
+    @cached_property
+    def schedule(self) -> EveryInterval | ConstantRate:
+        """When the output frames are (``--fps``, else ``multi`` per input interval)."""
+        if self.options.fps is not None:
+            return ConstantRate(self.options.fps, self.info.time_base, self.info.start_pts)
+        return EveryInterval(self.upscaler.multi, self.info.time_base)
+
     @property
     def output_rate(self) -> Fraction:
-        """The output's nominal frame rate: the input's, times ``multi`` where frames are made."""
-        return Fraction(self.info.rate) * (1 if self.options.mode == "space" else self.upscaler.multi)
+        """The output's nominal frame rate: the input's in ``--mode space``, else the schedule's."""
+        return Fraction(self.info.rate) if self.options.mode == "space" else self.schedule.rate(self.info.rate)
 
     def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
         """The output video writer; the final output (no ``container_format``) also copies
         the input's audio/subtitle streams and tags."""
         args = (path, self.info, *self.out_size, self.options.encode)
-        kwargs = {"warnings": self.warnings, "rate": self.output_rate, "time_scale": self.upscaler.multi}
+        kwargs = {"warnings": self.warnings, "rate": self.output_rate, "time_base": self.schedule.time_base}
         if container_format is None:
             return VideoWriter.for_input(*args, **kwargs)
         return VideoWriter(*args, container_format=container_format, **kwargs)
@@ -63,7 +72,8 @@ class Job:
     def start_progress(self) -> None:
         if self.progress is not None:
             n = min(self.info.frames, self.options.max_frames) if self.options.max_frames else self.info.frames
-            self.progress.start(n and (n if self.options.mode == "space" else self.upscaler.multi * (n - 1) + 1))
+            duration = n / self.info.rate if self.options.max_frames and self.info.rate else self.info.duration
+            self.progress.start(n if self.options.mode == "space" else self.schedule.count(n, duration))
 
     def advance(self, n: int = 1) -> None:
         if self.progress is not None and n:
@@ -75,31 +85,50 @@ class Job:
 
     def upscale(self, frames, write, prev_pts: int | None = None, has_more=lambda: False) -> int:
         """Run the model over ``frames`` (``(rgb, pts)``, pts in the input time base) and call
-        ``write(frame, pts, duration)`` for every output frame in display order, in the input
-        time base divided by ``multi`` (so that the new frame at ``t = k / multi`` between two
-        inputs has an exact integer pts). Returns the number of frames written.
+        ``write(frame, pts, duration)`` for every output frame in display order, in the
+        schedule's time base (``stvsr_cli.schedule``: every output time is an exact integer
+        pts there). Returns the number of frames written.
 
         Each frame is written when the next one arrives, so that it knows its duration; the
-        last lasts as long as the input's last frame did (its gap from ``prev_pts``, the
-        frame before ``frames``, when it is the only one). When ``has_more()`` is true at the
-        end, the last output (the key of a frame that starts the next segment) is not written.
+        last lasts until the input's last frame ends (that frame's gap from the one before,
+        or from ``prev_pts``, the frame before ``frames``, when it is the only one). When
+        ``has_more()`` is true at the end, the key of the last frame (which starts the next
+        segment) is not written.
         """
+        schedule = self.schedule
         held = None
-        prev_key_pts, last_key_pts = None, prev_pts
         n_out = 0
-        multi = self.upscaler.multi
-        for frame, kind, tag in self.upscaler.process(frames):
-            pts = multi * tag if kind == "key" else multi * tag[0] + tag[2] * (tag[1] - tag[0])
+        prev_key_pts, last_key_pts, last_key = None, prev_pts, None
+
+        def emit(frame, pts: int) -> None:
+            nonlocal held, n_out
             if held is not None:
                 write(held[0], held[1], pts - held[1])
                 n_out += 1
                 self.advance()
-            if kind == "key":
-                prev_key_pts, last_key_pts = last_key_pts, tag
             held = (frame, pts)
-        if held is not None and not has_more():
+
+        for frame, kind, tag in self.upscaler.process(frames, schedule.times):
+            if kind == "key":
+                prev_key_pts, last_key_pts, last_key = last_key_pts, tag, frame
+                if schedule.key_at(tag):
+                    emit(frame, schedule.pts(tag, tag, 0))
+            else:
+                emit(frame, schedule.pts(*tag))
+        if last_key is None:
+            return n_out
+        if has_more():
+            if held is None or held[1] == schedule.pts(last_key_pts, last_key_pts, 0):
+                return n_out  # the next segment starts with that key
+            end_pts = held[1] + schedule.step_after(held[1])
+        else:
             end = last_frame_end(last_key_pts, prev_key_pts, self.nominal_step())
-            write(held[0], held[1], multi * (end - last_key_pts))
+            for pts in schedule.tail(last_key_pts, end):
+                if held is None or pts > held[1]:
+                    emit(last_key, pts)
+            end_pts = schedule.pts(last_key_pts, end, 1)
+        if held is not None:
+            write(held[0], held[1], end_pts - held[1])
             n_out += 1
             self.advance()
         return n_out

@@ -216,9 +216,17 @@ class Upscaler:
             return self._run(lambda lo, _: mt.synthesize(lo[0], lo[1], mt.estimate(lo[0], lo[1], t), t), [l0, l1], [])
         return self._run(lambda lo, hi: self.model.interpolate(lo[0], lo[1], hi[0], hi[1], t), [l0, l1], [h0, h1])
 
+    def pair_times(self, a: Any, b: Any) -> list[Fraction]:
+        """The times ``t`` in (0, 1) of the new frames between inputs tagged ``a`` and ``b``
+        (``k / multi``, or what ``times`` given to ``process`` says)."""
+        return [Fraction(k, self.multi) for k in range(1, self.multi)]
+
     @torch.inference_mode()
-    def _process(self, frames: list[np.ndarray], prev: dict | None) -> tuple[list[tuple[str, np.ndarray, int]], dict]:
-        """Upscale a chunk of consecutive frames; returns (outputs in order, state for the next)."""
+    def _process(
+        self, frames: list[np.ndarray], prev: dict | None, times: list[list[Fraction]]
+    ) -> tuple[list[tuple[str, np.ndarray, int]], dict]:
+        """Upscale a chunk of consecutive frames; ``times[i]``: the new frames' t for pair ``i``
+        (the pairs from ``prev``'s frame on). Returns (outputs in order, state for the next)."""
         h, w = frames[0].shape[:2]
         dtype = frames[0].dtype
         out_w, out_h = self.output_size(w, h)
@@ -232,32 +240,46 @@ class Upscaler:
             hr_all = torch.cat((prev["hr"], hr))
             raw = [prev["raw"], *frames]
         n_pairs = len(raw) - 1
-        # mids[k][i]: the new frame at t = (k + 1) / multi between pair i's frames
-        mids: list[list[np.ndarray]] = []
+        # mids[i][t]: the new frame at t between pair i's frames; pairs wanting the same t run together
+        mids: list[dict[Fraction, np.ndarray]] = [{} for _ in range(n_pairs)]
         if self.mode != "space" and n_pairs > 0:
-            l0, l1 = lr_all[:-1], lr_all[1:]
-            for k in range(1, self.multi):
-                mid = self._new_frames(l0, l1, hr_all[:-1], hr_all[1:], k / self.multi)
-                mids.append(self.to_frames(mid, out_h, out_w, dtype))
+            by_t: dict[Fraction, list[int]] = {}
+            for i in range(n_pairs):
+                for t in times[i]:
+                    by_t.setdefault(t, []).append(i)
+            for t, pairs in sorted(by_t.items()):
+                if pairs == list(range(pairs[0], pairs[-1] + 1)):  # consecutive (always with --multi): views
+                    idx = slice(pairs[0], pairs[-1] + 1)
+                    nxt = slice(pairs[0] + 1, pairs[-1] + 2)
+                else:
+                    idx = torch.tensor(pairs, device=lr_all.device)
+                    nxt = idx + 1
+                lo0, lo1, hi0, hi1 = lr_all[idx], lr_all[nxt], hr_all[idx], hr_all[nxt]
+                new = self.to_frames(self._new_frames(lo0, lo1, hi0, hi1, float(t)), out_h, out_w, dtype)
+                for i, frame in zip(pairs, new, strict=True):
+                    mids[i][t] = frame
             prev_keys = [prev["key"]] + keys if prev is not None else keys
             for i in range(n_pairs):
-                if is_cut(raw[i], raw[i + 1], self.scene_threshold):
-                    for frames_at_t in mids:  # no blending across a cut: the earlier side
-                        frames_at_t[i] = prev_keys[i]
+                if mids[i] and is_cut(raw[i], raw[i + 1], self.scene_threshold):
+                    mids[i] = dict.fromkeys(mids[i], prev_keys[i])  # no blending across a cut: the earlier side
                     self.scene_cuts += 1
-        outputs: list[tuple[str, np.ndarray, int]] = []
+        outputs: list[tuple[str, np.ndarray, Fraction]] = []
         for i, key in enumerate(keys):
             if prev is not None or i > 0:
                 pair = i if prev is not None else i - 1
-                outputs.extend(("mid", frames_at_t[pair], k + 1) for k, frames_at_t in enumerate(mids))
-            outputs.append(("key", key, 0))
+                outputs.extend(("mid", frame, t) for t, frame in sorted(mids[pair].items()))
+            outputs.append(("key", key, Fraction(0)))
         state = {"lr": lr[-1:], "hr": hr[-1:], "raw": frames[-1], "key": keys[-1]}
         return outputs, state
 
-    def process(self, frames: Iterable[tuple[np.ndarray, Any]]) -> Iterator[tuple[np.ndarray, str, Any]]:
+    def process(self, frames: Iterable[tuple[np.ndarray, Any]], times=None) -> Iterator[tuple[np.ndarray, str, Any]]:
         """Yield ``(frame, kind, tag)``: ``kind`` is ``"key"`` (``tag`` is the input frame's tag)
-        or ``"mid"`` (``tag`` is ``(tag before, tag after, k)``: the frame at ``t = k / multi``
-        between its neighbours). Order is display order."""
+        or ``"mid"`` (``tag`` is ``(tag before, tag after, t)``: the new frame at ``t``, a
+        ``Fraction`` in (0, 1), between its neighbours). Order is display order.
+
+        ``times(tag_a, tag_b) -> [t, ...]``: where new frames go between two inputs (default
+        ``pair_times``: ``k / multi``); a 0 in it is ignored (that is the keyframe)."""
+        times = times or self.pair_times
         chunk: list[np.ndarray] = []
         tags: list[Any] = []
         prev = None
@@ -265,15 +287,16 @@ class Upscaler:
 
         def flush():
             nonlocal prev, prev_tag
-            outputs, prev_state = self._process(chunk, prev)
             all_tags = ([prev_tag] if prev is not None else []) + tags
+            wanted = [[t for t in times(a, b) if 0 < t < 1] for a, b in zip(all_tags, all_tags[1:])]
+            outputs, prev_state = self._process(chunk, prev, wanted)
             key_i = 0 if prev is None else 1
-            for kind, frame, k in outputs:
+            for kind, frame, t in outputs:
                 if kind == "key":
                     yield frame, "key", all_tags[key_i]
                     key_i += 1
                 else:
-                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i], k)
+                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i], t)
             prev, prev_tag = prev_state, tags[-1]
             chunk.clear()
             tags.clear()
@@ -318,6 +341,7 @@ class UpscaleOptions:
     mid_from: str | None = None  # "refined" or "st" (see DualStreamConfig.mid_from); None: the model's own
     multi: int = 2  # output frames per input interval (frame rate x multi): new frames at t = k / multi
     size: tuple[int, int] | None = None  # exact output (width, height): the model's frames resized (lanczos)
+    fps: Fraction | None = None  # a constant output rate (frames at their exact times); None: multi x the input's
 
 
 @dataclass
@@ -470,6 +494,11 @@ def upscale_video(
         raise UsageError(f"unknown mode {options.mode!r}; choose {', '.join(MODES)}")
     if options.size is not None:
         check_size(options.size)
+    if options.fps is not None:
+        if options.mode == "space":
+            raise UsageError("--fps makes new frames: it does not go with --mode space")
+        if options.multi != 2:
+            raise UsageError("--fps and --multi both set the frame rate: give one of them")
     options = replace(options, encode=options.encode.for_output(dst))
     check_output_path(src, dst, options.overwrite, options.encode)
     if options.resume and not segment_format_holds(options.encode.codec):
@@ -484,6 +513,11 @@ def upscale_video(
         model.config = replace(model.config, mid_from=options.mid_from)
     o = options
     upscaler = Upscaler(model, device, o.precision, o.batch, o.mode, o.scene_threshold, o.tile, o.multi)
+    if o.fps is not None and o.mode != "space" and not getattr(model.temporal, "takes_timestep", False):
+        raise UsageError(
+            f"--fps needs frames at any time between two inputs, and this model's temporal network "
+            f"({model.config.temporal}) makes only the frame halfway: use the default model"
+        )
     job = Job(src, dst, info, options, upscaler, progress)
     for stream in info.uncopied_streams:
         job.warnings.append(f"dropped {stream}: only the first video stream is upscaled, with audio and subtitles")

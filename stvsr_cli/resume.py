@@ -5,9 +5,9 @@ last finished segment and gives the same frames as an uninterrupted one."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,7 @@ def job_key(job: Job, segment_frames: int) -> dict:
             "max_frames": o.max_frames,
             "segment_frames": segment_frames,
             "size": list(o.size) if o.size else None,
+            "fps": str(o.fps) if o.fps is not None else None,
         },
     }
 
@@ -168,6 +169,8 @@ def run_in_segments(job: Job) -> tuple[int, int]:
     """
     info, options = job.info, job.options
     k = options.segment_frames or max(1, round(SEGMENT_SECONDS * info.rate))
+    if options.fps is not None:  # every segment holds at least one output frame
+        k = max(k, math.ceil(info.rate / options.fps) + 1)
     store = SegmentStore(job.dst, job_key(job, k), job.warnings)
     tmp = partial_path(job.dst)
     part = None
@@ -222,7 +225,7 @@ def run_in_segments(job: Job) -> tuple[int, int]:
         if not store.segments:
             raise StvsrError(f"no video frame could be decoded from {job.src}")
         final = store.segments[-1]
-        out_time_base = Fraction(info.time_base) / job.upscaler.multi
+        out_time_base = job.schedule.time_base
         end_time = None
         if options.max_frames:  # a preview: the audio stops where the video does
             end_time = (final["last_pts"] + final["last_duration"]) * out_time_base

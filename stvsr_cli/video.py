@@ -70,6 +70,7 @@ class VideoInfo:
     chroma: str = "420"  # "420", "422", "444" (YUV subsampling), "rgb", "gray" or "other"
     has_alpha: bool = False
     display_matrix: tuple[int, ...] | None = None  # rotation/flip as FFmpeg stores it (9 ints)
+    start_pts: int = 0  # the first frame's pts (time_base), as the demuxer gives it
 
     @property
     def deep(self) -> bool:
@@ -212,6 +213,7 @@ def _probe_open(path: Path, container) -> VideoInfo:
         chroma=chroma,
         has_alpha=has_alpha,
         display_matrix=_display_matrix(first),
+        start_pts=first.pts if first.pts is not None else 0,
     )
 
 
@@ -810,8 +812,8 @@ class VideoWriter(_Output):
 
     ``copy_from``: the input's streams to copy (their packets arrive through ``copy_packet``);
     ``video_source``: the input video stream, whose tags (language, title) the output keeps.
-    ``rate``: nominal output frame rate (default ``time_scale`` times the input's). Frame pts are in
-    ``time_base``: the input's divided by ``time_scale`` (``multi``: 2 by default).
+    ``rate``: nominal output frame rate (default twice the input's). Frame pts are in
+    ``time_base`` (default: half the input's; ``stvsr_cli.schedule`` gives the others).
     ``container_format``: force a container (the segments of a resumable job) instead of the
     one the file extension names. ``close()`` flushes the encoder and writes the trailer;
     ``abort()`` closes without caring about the result (the caller deletes the file).
@@ -829,16 +831,16 @@ class VideoWriter(_Output):
         rate: Fraction | None = None,
         video_source=None,
         container_format: str | None = None,
-        time_scale: int = 2,
+        time_base: Fraction | None = None,
     ):
         import av
 
         super().__init__(path, warnings, container_format)
         settings = settings.for_output(path)
         self.settings = settings
-        self.time_base = Fraction(info.time_base) / time_scale
+        self.time_base = Fraction(time_base or Fraction(info.time_base) / 2)
         try:
-            stream = self.container.add_stream(settings.codec, rate=rate or info.rate * time_scale)
+            stream = self.container.add_stream(settings.codec, rate=rate or info.rate * 2)
         except (av.error.FFmpegError, ValueError) as e:
             self.container.close()
             raise OutputError(f"unknown or unavailable video codec {settings.codec!r} ({_ffmpeg_reason(e)})") from None

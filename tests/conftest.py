@@ -126,6 +126,21 @@ def tiny_weights(tmp_path, tiny_model) -> Path:
 
 
 @pytest.fixture
+def blend_weights(tmp_path) -> Path:
+    """A tiny model whose MT is frame blending (it takes any t) and that writes S->T frames:
+    the new frame at t is exactly ``(1 - t) key_i + t key_(i+1)``."""
+    import dataclasses
+
+    from stvsr_cli.nets import DualStream
+    from stvsr_cli.weights import save_model
+
+    config = dataclasses.replace(tiny_config(), temporal="blend", temporal_config={}, mid_from="st")
+    path = tmp_path / "blend.safetensors"
+    save_model(randomize(DualStream(config)), path)
+    return path
+
+
+@pytest.fixture
 def clip(tmp_path) -> Path:
     return make_clip(tmp_path / "clip.mp4")
 

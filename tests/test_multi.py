@@ -3,7 +3,6 @@ refused in one line where the temporal net makes only the midpoint."""
 
 from __future__ import annotations
 
-import dataclasses
 from fractions import Fraction
 
 import av
@@ -12,25 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from stvsr_cli.cli import app
-from stvsr_cli.nets import DualStream
 from stvsr_cli.pipeline import UpscaleOptions, upscale_video
 from stvsr_cli.video import EncodeSettings, read_frames
-from stvsr_cli.weights import save_model
 
-from .conftest import SAMPLE_CLIP, make_clip, randomize, tiny_config
+from .conftest import SAMPLE_CLIP, make_clip
 from .test_nothing_lost import WITH_B_FRAMES, assert_nothing_lost
 
 LOSSLESS = EncodeSettings.lossless_rgb()
-
-
-@pytest.fixture
-def blend_weights(tmp_path):
-    """A tiny model whose MT is frame blending (it takes any t) and that writes S->T frames:
-    the new frame at t is exactly ``(1 - t) key_i + t key_(i+1)``."""
-    config = dataclasses.replace(tiny_config(), temporal="blend", temporal_config={}, mid_from="st")
-    path = tmp_path / "blend.safetensors"
-    save_model(randomize(DualStream(config)), path)
-    return path
 
 
 def frame_times(path) -> list[Fraction]:
