@@ -76,9 +76,20 @@ def _root(
 
 @app.command()
 def upscale(
-    input: Annotated[Path, typer.Argument(help="Input video (anything FFmpeg reads).", show_default=False)],
+    input: Annotated[
+        Path,
+        typer.Argument(
+            help="Input video (anything FFmpeg reads), or an image sequence: a folder of pictures or a "
+            "numbered pattern (frames/%06d.png).",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
-        Path, typer.Argument(help="Output video; the extension picks the container.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Output video (the extension picks the container), or pictures: out/%05d.png (.tif, .jpg).",
+            show_default=False,
+        ),
     ],
     model: Annotated[
         Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name (default, fast).")
@@ -99,6 +110,9 @@ def upscale(
             "needs a temporal net that takes any time (the default model's).",
         ),
     ] = 2,
+    input_fps: Annotated[
+        str, typer.Option(help="Frame rate of an image-sequence input (25, 23.976, 24000/1001).")
+    ] = "25",
     fps: Annotated[
         str | None,
         typer.Option(
@@ -173,6 +187,7 @@ def upscale(
     try:
         exact_size = parse_size(size) if size is not None else None
         rate = parse_rate(fps) if fps is not None else None
+        picture_rate = parse_rate(input_fps, "--input-fps")
     except StvsrError as e:
         _fail(str(e), e.exit_code)
 
@@ -197,6 +212,7 @@ def upscale(
         multi=multi,
         size=exact_size,
         fps=rate,
+        input_fps=picture_rate,
     )
     from .progress import ProgressReporter
 

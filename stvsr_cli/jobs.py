@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StvsrError
+from .images import PictureReader, PictureWriter, is_pattern
 from .overlap import BackgroundIterator, BackgroundWorker
 from .schedule import ConstantRate, EveryInterval
 from .video import Demuxer, VideoInfo, VideoWriter, frame_step, last_frame_end, write_error
@@ -49,17 +50,28 @@ class Job:
         """The output's nominal frame rate: the input's in ``--mode space``, else the schedule's."""
         return Fraction(self.info.rate) if self.options.mode == "space" else self.schedule.rate(self.info.rate)
 
-    def writer(self, path: Path, container_format: str | None = None) -> VideoWriter:
-        """The output video writer; the final output (no ``container_format``) also copies
-        the input's audio/subtitle streams and tags."""
+    @property
+    def pictures_out(self) -> bool:
+        """Whether the output is an image sequence (``out/%05d.png``)."""
+        return is_pattern(self.dst)
+
+    def writer(self, path: Path | None, container_format: str | None = None) -> VideoWriter | PictureWriter:
+        """The output writer: numbered pictures for an image-sequence output (``path`` unused:
+        they appear beside each other when done), else a video file at ``path``; the final
+        video output (no ``container_format``) also copies the input's audio/subtitle streams
+        and tags."""
+        if self.pictures_out:
+            return PictureWriter(self.dst, *self.out_size, deep=self.info.deep, overwrite=self.options.overwrite)
         args = (path, self.info, *self.out_size, self.options.encode)
         kwargs = {"warnings": self.warnings, "rate": self.output_rate, "time_base": self.schedule.time_base}
         if container_format is None:
             return VideoWriter.for_input(*args, **kwargs)
         return VideoWriter(*args, container_format=container_format, **kwargs)
 
-    def open_input(self, copy_other_streams: bool, skip_frames: int = 0) -> Demuxer:
+    def open_input(self, copy_other_streams: bool, skip_frames: int = 0) -> Demuxer | PictureReader:
         """The input's frames (and packets): the caller closes it once the output is done."""
+        if self.info.pictures:
+            return PictureReader(self.info, max_frames=self.options.max_frames, skip_frames=skip_frames)
         return Demuxer(
             self.src,
             copy_other_streams=copy_other_streams,
@@ -165,7 +177,7 @@ def partial_path(dst: Path) -> Path:
 def run_whole(job: Job) -> tuple[int, int]:
     """The whole video in one go: decode, model and encode overlap in threads."""
     dst = job.dst
-    tmp = partial_path(dst)
+    tmp = None if job.pictures_out else partial_path(dst)  # pictures are staged by their writer
     n_in = 0
     source = writer = reader = worker = None
     try:
@@ -192,7 +204,8 @@ def run_whole(job: Job) -> tuple[int, int]:
         worker = None
         writer.close()
         writer = None
-        replace_output(tmp, dst)
+        if tmp is not None:
+            replace_output(tmp, dst)
     except BaseException:
         abort_run(source, reader, worker, writer, tmp)
         raise

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
+from .images import check_picture_output, is_image_sequence_input, is_pattern, probe_pictures
 from .jobs import Job, run_whole
 from .nets import DualStream
 from .nets.dual_stream import MID_FROM
@@ -43,7 +44,6 @@ AUTO_TILE = 768
 TILE_OVERLAP = 32  # LR pixels of context around each tile
 LOSSLESS_CONTAINERS = {".mkv", ".nut", ".avi", ".mov"}
 # outputs that name pictures, not a video: a printf pattern (out/%05d.png) or an image file
-_IMAGE_PATTERN = re.compile(r"%0?\d*d")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".dpx"}
 
 
@@ -342,6 +342,7 @@ class UpscaleOptions:
     multi: int = 2  # output frames per input interval (frame rate x multi): new frames at t = k / multi
     size: tuple[int, int] | None = None  # exact output (width, height): the model's frames resized (lanczos)
     fps: Fraction | None = None  # a constant output rate (frames at their exact times); None: multi x the input's
+    input_fps: Fraction = Fraction(25)  # the frame rate of an image-sequence input
 
 
 @dataclass
@@ -423,6 +424,11 @@ def check_output_path(src: Path, dst: Path, overwrite: bool, encode: EncodeSetti
 
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"output is the same file as the input: {dst}")
+    if is_pattern(dst):
+        check_picture_output(dst, overwrite)
+        if is_pattern(src) and src.resolve() == dst.resolve():
+            raise OutputError(f"output is the same image sequence as the input: {dst}")
+        return
     if dst.is_dir():
         raise OutputError(f"output is a folder: {dst}")
     if dst.exists() and not overwrite:
@@ -433,10 +439,8 @@ def check_output_path(src: Path, dst: Path, overwrite: bool, encode: EncodeSetti
         raise OutputError(f"output folder is not writable: {dst.parent}")
     if not dst.suffix:
         raise OutputError(f"output has no file extension to choose a container from: {dst}")
-    if _IMAGE_PATTERN.search(dst.name) or dst.suffix.lower() in IMAGE_SUFFIXES:
-        raise UsageError(
-            f"image sequence output is not supported yet: {dst} (write a video file, e.g. out.mkv --lossless)"
-        )
+    if dst.suffix.lower() in IMAGE_SUFFIXES:
+        raise UsageError(f"a picture output needs a numbered name such as out/%05d{dst.suffix}, not {dst.name}")
     if encode.lossless and dst.suffix.lower() not in LOSSLESS_CONTAINERS:
         raise OutputError(f"--lossless writes RGB FFV1, which {dst.suffix} cannot hold: use a .mkv output")
     try:
@@ -501,9 +505,11 @@ def upscale_video(
             raise UsageError("--fps and --multi both set the frame rate: give one of them")
     options = replace(options, encode=options.encode.for_output(dst))
     check_output_path(src, dst, options.overwrite, options.encode)
+    if options.resume and is_pattern(dst):
+        raise UsageError("--resume keeps video segments: write pictures without it, or a video file with it")
     if options.resume and not segment_format_holds(options.encode.codec):
         raise OutputError(f"--resume cannot keep segments encoded with {options.encode.codec}; choose another codec")
-    info = probe(src)
+    info = probe_pictures(src, options.input_fps) if is_image_sequence_input(src) else probe(src)
     device = resolve_device(options.device)
     resolve_dtype(options.precision, device)
     model = load_model(options.model)
@@ -523,6 +529,8 @@ def upscale_video(
         job.warnings.append(f"dropped {stream}: only the first video stream is upscaled, with audio and subtitles")
     if info.has_alpha:
         job.warnings.append(f"the input's alpha channel ({info.pix_fmt}) is dropped: the output is opaque")
+    if is_pattern(dst) and (info.audio_streams or info.subtitle_streams):
+        job.warnings.append("the input's audio and subtitles are not written: an image sequence holds pictures only")
     start = time.perf_counter()
     with _StopSignals():
         n_in, n_out = run_in_segments(job) if options.resume else run_whole(job)

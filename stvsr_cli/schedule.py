@@ -31,19 +31,19 @@ _NTSC = {
 }
 
 
-def parse_rate(text: str) -> Fraction:
+def parse_rate(text: str, option: str = "--fps") -> Fraction:
     """``"60"``, ``"59.94"`` (= 60000/1001), ``"60000/1001"`` or ``"12.5"`` -> frames per second."""
     text = text.strip()
     if text in _NTSC:
         return _NTSC[text]
     if not re.fullmatch(r"\d+(\.\d+)?(/\d+)?", text):
-        raise UsageError(f"--fps must be a number or a fraction (60, 59.94, 60000/1001), not {text!r}")
+        raise UsageError(f"{option} must be a number or a fraction (60, 59.94, 60000/1001), not {text!r}")
     try:
         rate = Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise UsageError(f"--fps must be a number or a fraction (60, 59.94, 60000/1001), not {text!r}") from None
+        raise UsageError(f"{option} must be a number or a fraction (60, 59.94, 60000/1001), not {text!r}") from None
     if not 0 < rate <= 1000:
-        raise UsageError(f"--fps {text}: the rate must be above 0 and at most 1000 frames per second")
+        raise UsageError(f"{option} {text}: the rate must be above 0 and at most 1000 frames per second")
     return rate
 
 

@@ -71,6 +71,7 @@ class VideoInfo:
     has_alpha: bool = False
     display_matrix: tuple[int, ...] | None = None  # rotation/flip as FFmpeg stores it (9 ints)
     start_pts: int = 0  # the first frame's pts (time_base), as the demuxer gives it
+    pictures: tuple[Path, ...] = ()  # an image-sequence input: its pictures in order (stvsr_cli.images)
 
     @property
     def deep(self) -> bool:
@@ -890,6 +891,8 @@ class VideoWriter(_Output):
     def for_input(cls, path: Path, info: VideoInfo, width: int, height: int, settings: EncodeSettings, **kwargs):
         """A writer that copies every audio/subtitle stream of the input ``info.path`` and
         keeps its video stream's and container's tags."""
+        if info.pictures:  # an image sequence: no other streams, no tags
+            return cls(path, info, width, height, settings, **kwargs)
         with _open_input(info.path) as source:
             with _reading(info.path):
                 copy_from = [s for s in source.streams if s.type in ("audio", "subtitle")]
