@@ -218,6 +218,11 @@ def upscale(
 
     if json_report is not None and not json_report.parent.is_dir():
         _fail(f"--json: folder does not exist: {json_report.parent}", 2)
+    from .batch import is_folder_job
+
+    if is_folder_job(input, output):
+        _upscale_folder(input, output, options, quiet, json_report)
+        return
     reporter = ProgressReporter(enabled=not quiet)
     try:
         summary = upscale_video(input, output, options, progress=reporter)
@@ -234,6 +239,50 @@ def upscale(
         _write_report(json_report, summary.to_dict())
     if not quiet:
         typer.echo(summary.describe())
+
+
+def _upscale_folder(src: Path, dst: Path, options, quiet: bool, json_report: Path | None) -> None:
+    """``stvsr upscale IN_DIR OUT_DIR``: every video, a table at the end, exit 1 if any failed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .batch import BatchStopped, upscale_folder
+    from .progress import ProgressReporter
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    stopped = None
+    try:
+        result = upscale_folder(
+            src,
+            dst,
+            options,
+            progress=lambda: ProgressReporter(enabled=not quiet),
+            announce=(lambda text: None) if quiet else (lambda text: err.print(text)),
+        )
+    except BatchStopped as e:
+        result, stopped = e.result, e.cause
+    except StvsrError as e:
+        _fail(str(e), e.exit_code)
+    for f in result.files:
+        for warning in f.summary.warnings if f.summary is not None else []:
+            err.print(f"[yellow]warning:[/] {f.input.name}: {warning}")
+    if json_report is not None:
+        _write_report(json_report, result.to_dict())
+    if not quiet or result.failed:
+        table = Table(title=f"{src} -> {dst}")
+        for column in ("file", "result", "frames in -> out", "seconds", "note"):
+            table.add_column(column)
+        for f in result.files:
+            s = f.summary
+            frames = f"{s.input_frames} -> {s.output_frames}" if s is not None else ""
+            colour = {"done": "green", "failed": "red", "skipped": "yellow"}[f.status]
+            seconds = f"{s.seconds:.1f}" if s is not None else ""
+            table.add_row(f.input.name, f"[{colour}]{f.status}[/]", frames, seconds, f.note)
+        Console(highlight=False).print(table)
+    if stopped is not None:
+        _fail(str(stopped), stopped.exit_code)
+    if result.failed:
+        _fail(f"{len(result.failed)} of {len(result.files)} file(s) failed", 1)
 
 
 def _write_report(path: Path, report: dict) -> None:

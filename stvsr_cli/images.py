@@ -43,7 +43,8 @@ def is_image_sequence_input(path: Path) -> bool:
     return path.is_dir() or is_pattern(path)
 
 
-def _natural_key(path: Path) -> list:
+def natural_key(path: Path) -> list:
+    """Sort key: digit runs compare as numbers (``2.png`` before ``10.png``)."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
@@ -72,7 +73,7 @@ def list_pictures(path: Path) -> list[Path]:
     (``2.png`` before ``10.png``), or the files a pattern names by number."""
     if path.is_dir():
         pictures = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES), key=_natural_key
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES), key=natural_key
         )
         if not pictures:
             raise InputError(f"input folder holds no pictures ({', '.join(PICTURE_SUFFIXES)}): {path}")
