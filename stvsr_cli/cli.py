@@ -41,6 +41,12 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class CompileMode(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class MidFrom(str, Enum):
     refined = "refined"
     st = "st"
@@ -99,6 +105,13 @@ def upscale(
         Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
     ] = Precision.auto,
     batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
+    compile: Annotated[
+        CompileMode,
+        typer.Option(
+            help="torch.compile the networks: auto compiles for clips of a minute or more on the CPU "
+            "(about 2 minutes to compile, then ~17% faster), on, off."
+        ),
+    ] = CompileMode.auto,
     mode: Annotated[
         Mode, typer.Option(help="spacetime: 2× size and 2× fps; space: 2× size; time: 2× fps.")
     ] = Mode.spacetime,
@@ -213,6 +226,7 @@ def upscale(
         size=exact_size,
         fps=rate,
         input_fps=picture_rate,
+        compile=compile.value,
     )
     from .progress import ProgressReporter
 

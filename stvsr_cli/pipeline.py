@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .compiling import COMPILE_MODES, compile_networks, should_compile
 from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
 from .images import check_picture_output, is_image_sequence_input, is_pattern, probe_pictures
 from .jobs import Job, run_whole
@@ -151,6 +152,7 @@ class Upscaler:
             raise UsageError(f"--tile must be at least {2 * TILE_OVERLAP + self.multiple} (or 0 for automatic)")
         self.tile = tile
         self.scene_cuts = 0
+        self.compiled = False  # whether the networks were given to torch.compile (stvsr_cli.compiling)
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return (width, height) if self.mode == "time" else (2 * width, 2 * height)
@@ -343,6 +345,7 @@ class UpscaleOptions:
     size: tuple[int, int] | None = None  # exact output (width, height): the model's frames resized (lanczos)
     fps: Fraction | None = None  # a constant output rate (frames at their exact times); None: multi x the input's
     input_fps: Fraction = Fraction(25)  # the frame rate of an image-sequence input
+    compile: str = "auto"  # torch.compile the networks: auto (long clips on the CPU), on, off (stvsr_cli.compiling)
 
 
 @dataclass
@@ -524,7 +527,14 @@ def upscale_video(
             f"--fps needs frames at any time between two inputs, and this model's temporal network "
             f"({model.config.temporal}) makes only the frame halfway: use the default model"
         )
+    if o.compile not in COMPILE_MODES:
+        raise UsageError(f"unknown --compile {o.compile!r}; choose {', '.join(COMPILE_MODES)}")
     job = Job(src, dst, info, options, upscaler, progress)
+    frames = min(info.frames, o.max_frames) if o.max_frames else info.frames
+    tiled = bool(upscaler._tile_size(info.height, info.width))
+    if should_compile(o.compile, upscaler.device, frames, tiled, o.batch):
+        compile_networks(upscaler.model, job.warnings.append)
+        upscaler.compiled = True
     for stream in info.uncopied_streams:
         job.warnings.append(f"dropped {stream}: only the first video stream is upscaled, with audio and subtitles")
     if info.has_alpha:
