@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .distributed import Ranks, gather, process_group
 from .errors import InputError, Interrupted, OutputError, StvsrError, Terminated
 from .images import natural_key
 
@@ -80,10 +81,40 @@ class FolderResult:
 
 
 def upscale_folder(
-    src: Path, dst: Path, options, progress: Callable[[], Any] | None = None, announce=lambda text: None
+    src: Path,
+    dst: Path,
+    options,
+    progress: Callable[[], Any] | None = None,
+    announce=lambda text: None,
+    ranks: Ranks | None = None,
 ) -> FolderResult:
     """Upscale every video in ``src`` into ``dst`` (created if missing). ``progress()`` makes a
-    progress reporter for each file (closed after it); ``announce(text)`` tells what starts."""
+    progress reporter for each file (closed after it); ``announce(text)`` tells what starts.
+
+    Under ``torchrun`` (``ranks``) every process calls this alike: process ``r`` upscales the
+    videos ``i`` with ``i % world == r``, each whole on its own device, and every process gets
+    the whole folder's result (rank 0 reports it)."""
+    if ranks is None:
+        return _upscale_files(src, dst, options, progress, announce, lambda i: True)
+    from dataclasses import replace
+
+    device = ranks.device(options.device)
+    with process_group(device):
+        mine = _upscale_files(
+            src, dst, replace(options, device=str(device)), progress, announce, lambda i: i % ranks.world == ranks.rank
+        )
+        shares = gather(mine)
+    merged = FolderResult()
+    for share in zip(*(s.files for s in shares), strict=True):  # each entry: a file as every process saw it
+        made = [f for f in share if f.status != "skipped" or f.note != _OTHERS]
+        merged.files.append(made[0] if made else share[0])
+    return merged
+
+
+_OTHERS = "another process's"
+
+
+def _upscale_files(src: Path, dst: Path, options, progress, announce, is_mine) -> FolderResult:
     from dataclasses import replace
 
     from .pipeline import upscale_video
@@ -117,6 +148,9 @@ def upscale_folder(
             result.files.append(FileResult(path, out, kind, note, exit_code=1 if kind == "failed" else 0))
             continue
         done += 1
+        if not is_mine(done - 1):
+            result.files.append(FileResult(path, out, "skipped", _OTHERS))
+            continue
         if out.exists() and not options.overwrite:
             result.files.append(FileResult(path, out, "skipped", "output exists (--overwrite redoes it)"))
             continue

@@ -233,13 +233,17 @@ def upscale(
     if json_report is not None and not json_report.parent.is_dir():
         _fail(f"--json: folder does not exist: {json_report.parent}", 2)
     from .batch import is_folder_job
+    from .distributed import Ranks
 
+    ranks = Ranks.from_env()  # under torchrun: rank 0 reports, the others work quietly
+    if ranks is not None and not ranks.main:
+        quiet, json_report = True, None
     if is_folder_job(input, output):
-        _upscale_folder(input, output, options, quiet, json_report)
+        _upscale_folder(input, output, options, quiet, json_report, ranks)
         return
     reporter = ProgressReporter(enabled=not quiet)
     try:
-        summary = upscale_video(input, output, options, progress=reporter)
+        summary = upscale_video(input, output, options, progress=reporter, ranks=ranks)
     except StvsrError as e:
         reporter.close()
         if json_report is not None:
@@ -255,7 +259,7 @@ def upscale(
         typer.echo(summary.describe())
 
 
-def _upscale_folder(src: Path, dst: Path, options, quiet: bool, json_report: Path | None) -> None:
+def _upscale_folder(src: Path, dst: Path, options, quiet: bool, json_report: Path | None, ranks=None) -> None:
     """``stvsr upscale IN_DIR OUT_DIR``: every video, a table at the end, exit 1 if any failed."""
     from rich.console import Console
     from rich.table import Table
@@ -272,11 +276,14 @@ def _upscale_folder(src: Path, dst: Path, options, quiet: bool, json_report: Pat
             options,
             progress=lambda: ProgressReporter(enabled=not quiet),
             announce=(lambda text: None) if quiet else (lambda text: err.print(text)),
+            ranks=ranks,
         )
     except BatchStopped as e:
         result, stopped = e.result, e.cause
     except StvsrError as e:
         _fail(str(e), e.exit_code)
+    if ranks is not None and not ranks.main:  # rank 0 reports the whole folder
+        raise typer.Exit(1 if result.failed else 0)
     for f in result.files:
         for warning in f.summary.warnings if f.summary is not None else []:
             err.print(f"[yellow]warning:[/] {f.input.name}: {warning}")

@@ -31,6 +31,7 @@ class Job:
     upscaler: Upscaler
     progress: Any = None
     warnings: list[str] = field(default_factory=list)
+    segments: dict | None = None  # a segmented run: {"total": segments, "reused": finished by an earlier run}
 
     @property
     def out_size(self) -> tuple[int, int]:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .compiling import COMPILE_MODES, compile_networks, should_compile
+from .distributed import Ranks, process_group
 from .errors import Interrupted, OutputError, StvsrError, Terminated, UsageError
 from .images import check_picture_output, is_image_sequence_input, is_pattern, probe_pictures
 from .jobs import Job, run_whole
@@ -56,7 +57,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if name.startswith("cuda:") and name[5:].isdigit() and torch.cuda.is_available():
+        return torch.device(name)
+    if name.startswith("cuda") and not torch.cuda.is_available():
         raise StvsrError("--device cuda was asked for, but no CUDA device is available (try --device cpu)")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise StvsrError("--device mps was asked for, but MPS is not available on this machine")
@@ -368,6 +371,7 @@ class Summary:
     mode: str = "spacetime"
     input_rate: Fraction = Fraction(0)  # nominal frames per second
     output_rate: Fraction = Fraction(0)
+    segments: dict | None = None  # --resume or torchrun: {"total": n, "reused": finished by an earlier run}
 
     def describe(self) -> str:
         fps = self.output_frames / self.seconds if self.seconds > 0 else 0.0
@@ -398,7 +402,7 @@ class Summary:
             "precision": self.precision,
             "scene_cuts": self.scene_cuts,
             "warnings": list(self.warnings),
-        }
+        } | ({"segments": dict(self.segments)} if self.segments else {})
 
 
 def rate_dict(rate: Fraction) -> dict[str, Any]:
@@ -482,9 +486,18 @@ class _StopSignals:
 
 
 def upscale_video(
-    src: str | os.PathLike, dst: str | os.PathLike, options: UpscaleOptions | None = None, progress=None
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    options: UpscaleOptions | None = None,
+    progress=None,
+    ranks: Ranks | None = None,
 ) -> Summary:
     """Upscale the video file ``src`` into ``dst`` (see the module doc for the frame layout).
+
+    ``ranks`` (under ``torchrun``, from ``Ranks.from_env()``): every process calls this with the
+    same arguments; the job runs in segments shared among the processes, each on its own device,
+    and rank 0 writes the output (see ``resume.run_in_segments``); ``progress`` is used on
+    rank 0 only. The summary counts the whole job on rank 0.
 
     The output appears only when complete: it is written to a hidden temporary file beside
     ``dst`` and renamed at the end; on any error or interruption the temporary file is removed
@@ -513,7 +526,13 @@ def upscale_video(
     if options.resume and not segment_format_holds(options.encode.codec):
         raise OutputError(f"--resume cannot keep segments encoded with {options.encode.codec}; choose another codec")
     info = probe_pictures(src, options.input_fps) if is_image_sequence_input(src) else probe(src)
-    device = resolve_device(options.device)
+    if ranks is not None:
+        if is_pattern(dst):
+            raise UsageError("under torchrun the output is joined from segments: write a video file, not pictures")
+        options = replace(options, resume=True)
+        if not ranks.main:
+            progress = None
+    device = ranks.device(options.device) if ranks is not None else resolve_device(options.device)
     resolve_dtype(options.precision, device)
     model = load_model(options.model)
     if options.mid_from is not None:
@@ -543,7 +562,11 @@ def upscale_video(
         job.warnings.append("the input's audio and subtitles are not written: an image sequence holds pictures only")
     start = time.perf_counter()
     with _StopSignals():
-        n_in, n_out = run_in_segments(job) if options.resume else run_whole(job)
+        if ranks is not None:
+            with process_group(device):
+                n_in, n_out = run_in_segments(job, ranks)
+        else:
+            n_in, n_out = run_in_segments(job) if options.resume else run_whole(job)
     return Summary(
         n_in,
         n_out,
@@ -560,4 +583,5 @@ def upscale_video(
         mode=options.mode,
         input_rate=Fraction(info.rate),
         output_rate=job.output_rate,
+        segments=job.segments,
     )

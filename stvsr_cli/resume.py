@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .distributed import Ranks, barrier
 from .errors import StvsrError
+from .files import write_atomically
 from .jobs import Job, abort_run, partial_path, replace_output
 from .overlap import BackgroundIterator, BackgroundWorker
 from .video import SEGMENT_FORMAT, join_segments, write_error
@@ -56,65 +57,66 @@ class _Lookahead:
 
 
 class SegmentStore:
-    """The hidden folder beside the output (``.OUT.stvsr-segments/``) where a resumable job
-    keeps its finished segments and ``manifest.json``: what job they belong to (input path,
-    size and mtime; model; every option that changes the pixels) and, in order, each finished
-    segment (file, input frames, output frames, last pts and duration, whether it is the last).
+    """The hidden folder beside the output (``.OUT.stvsr-segments/``) where a segmented job keeps
+    its finished segments: ``manifest.json`` says what job they belong to (input path, size and
+    mtime; model; every option that changes the pixels), and each finished segment ``j`` is
+    ``segment-j.nut`` with ``segment-j.json`` beside it (input frames, output frames, last pts and
+    duration, whether it is the last), the entry written once the segment file is in place. One
+    file per segment, so that several processes (``torchrun``) can add segments at once.
+
+    ``fresh``: check the manifest, starting over (with a warning) when it is for another job;
+    ``False`` trusts that another process has just done so.
     """
 
-    def __init__(self, dst: Path, job_key: dict, warnings: list[str]):
+    def __init__(self, dst: Path, job_key: dict, warnings: list[str], fresh: bool = True):
         self.folder = dst.with_name(f".{dst.name}.stvsr-segments")
         self.manifest = self.folder / "manifest.json"
         self.job_key = job_key
-        self.segments: list[dict] = []
-        if self.manifest.exists():
-            self._load(warnings)
+        if not fresh:
+            return
+        if self.manifest.exists() and self._saved_key() != job_key:
+            warnings.append(f"started over: the unfinished job in {self.folder} was for another input or other options")
+            self.clear()
         try:
             self.folder.mkdir(exist_ok=True)
+            if not self.manifest.exists():
+                write_atomically(self.manifest, json.dumps({"job": job_key}, indent=1).encode())
         except OSError as e:
             raise write_error(self.folder, e) from None
 
-    def _load(self, warnings: list[str]) -> None:
+    def _saved_key(self) -> Any:
         try:
             saved = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
-            saved = {}
-        if not isinstance(saved, dict):
-            saved = {}
-        segments = saved.get("segments")
-        usable = isinstance(segments, list) and all(
-            isinstance(s, dict) and isinstance(s.get("file"), str) and (self.folder / s["file"]).is_file()
-            for s in segments
-        )
-        if saved.get("job") == self.job_key and usable:
-            self.segments = segments
-            return
-        warnings.append(f"started over: the unfinished job in {self.folder} was for another input or other options")
-        self.clear()
+            return None
+        return saved.get("job") if isinstance(saved, dict) else None
 
     def path(self, index: int) -> Path:
         return self.folder / f"segment-{index:05d}.{SEGMENT_FORMAT}"
 
-    @property
-    def complete(self) -> bool:
-        return bool(self.segments) and self.segments[-1]["last"]
+    def entries(self) -> dict[int, dict]:
+        """The finished segments: ``{index: entry}``."""
+        found = {}
+        for path in self.folder.glob("segment-*.json"):
+            try:
+                index, entry = int(path.stem.split("-")[1]), json.loads(path.read_text())
+            except (ValueError, IndexError, OSError):
+                continue
+            if isinstance(entry, dict) and self.path(index).is_file():
+                found[index] = entry
+        return found
 
-    def add(self, entry: dict) -> None:
-        self.segments.append(entry)
-        tmp = self.manifest.with_suffix(".tmp")
+    def add(self, index: int, entry: dict) -> None:
         try:
-            tmp.write_text(json.dumps({"job": self.job_key, "segments": self.segments}, indent=1))
-            os.replace(tmp, self.manifest)
+            write_atomically(self.path(index).with_suffix(".json"), json.dumps(entry).encode())
         except OSError as e:
-            raise write_error(self.manifest, e) from None
+            raise write_error(self.folder, e) from None
 
     def clear(self) -> None:
         """Delete what this store wrote (and nothing else)."""
-        for path in self.folder.glob(f"segment-*.{SEGMENT_FORMAT}*"):
-            path.unlink(missing_ok=True)
-        for path in (self.manifest, self.manifest.with_suffix(".tmp")):
-            path.unlink(missing_ok=True)
-        self.segments = []
+        for pattern in (f"segment-*.{SEGMENT_FORMAT}*", "segment-*.json", "manifest.json"):
+            for path in self.folder.glob(pattern):
+                path.unlink(missing_ok=True)
 
     def remove(self) -> None:
         self.clear()
@@ -134,7 +136,7 @@ def job_key(job: Job, segment_frames: int) -> dict:
 
     o = job.options
     return {
-        "version": 1,
+        "version": 2,
         "input": file_key(job.src),
         "model": file_key(resolve_weights(o.model)),
         "options": {
@@ -155,40 +157,70 @@ def job_key(job: Job, segment_frames: int) -> dict:
     }
 
 
-def run_in_segments(job: Job) -> tuple[int, int]:
-    """A resumable job: the input is processed ``K`` input frames at a time, each segment
+def run_in_segments(job: Job, ranks: Ranks | None = None) -> tuple[int, int]:
+    """A segmented job: the input is processed ``K`` input frames at a time, each segment
     written as a finished file into a ``SegmentStore``; at the end the segments are joined
     into the output (remuxed, not re-encoded) with the input's audio and subtitles, and the
     folder is removed. A rerun skips the finished segments (their frames are decoded but not
     upscaled) and gives the same frames an uninterrupted run would.
 
-    Segment ``k`` holds the outputs of input frames ``kK .. kK+K-1``: each key and the mid
-    frame after it. Its last mid frame needs frame ``kK+K`` too, so that frame is upscaled
-    twice (here, and as the first key of segment ``k+1``); the model state carries over
-    by recomputing that boundary pair.
+    Segment ``j`` holds the outputs of input frames ``jK .. jK+K-1``: each key and the frames
+    after it up to the next key. Its last new frames need frame ``jK+K`` too, so that frame is
+    upscaled twice (here, and as the first key of segment ``j+1``): segments depend on nothing
+    but their frames. Under ``torchrun`` (``ranks``) process ``r`` makes the segments with
+    ``j % world == r`` (every process reads the whole input), and rank 0 joins them once all
+    have finished. Returns (input frames, output frames) of the whole job.
     """
     info, options = job.info, job.options
     k = options.segment_frames or max(1, round(SEGMENT_SECONDS * info.rate))
     if options.fps is not None:  # every segment holds at least one output frame
         k = max(k, math.ceil(info.rate / options.fps) + 1)
-    store = SegmentStore(job.dst, job_key(job, k), job.warnings)
-    tmp = partial_path(job.dst)
+    main = ranks is None or ranks.main
+    if main:
+        store = SegmentStore(job.dst, job_key(job, k), job.warnings)
+    if ranks is not None:
+        barrier()  # rank 0 has checked (or cleared) the store
+        if not main:
+            store = SegmentStore(job.dst, job_key(job, k), job.warnings, fresh=False)
+    tmp = partial_path(job.dst) if main else None
     part = None
     source = reader = writer = worker = None
-    skipped = sum(s["frames"] for s in store.segments)
-    n_in = skipped
+    done = store.entries()
+    reused = set(done)  # finished by an earlier run
+    counted: set[int] = set()  # segments whose outputs the progress bar has counted
+
+    def count_finished() -> None:
+        for index, entry in store.entries().items():
+            if index not in counted:
+                counted.add(index)
+                job.advance(entry["outputs"])
+
+    prefix = 0  # finished segments at the start: skipped without converting their frames
+    while prefix in done:
+        prefix += 1
+    skipped = sum(done[j]["frames"] for j in range(prefix))
+    last_done = any(entry["last"] for entry in done.values())
     try:
-        if not store.complete:
+        segments = prefix
+        if not (last_done and len(done) == max(done) + 1):
             source = job.open_input(copy_other_streams=False, skip_frames=skipped)
             reader = BackgroundIterator(item for _, item in source)
             frames = _Lookahead(reader)
-            job.start_progress()
-            job.advance(sum(s["outputs"] for s in store.segments))
+            if main:
+                job.start_progress()
+                count_finished()
             for _ in range(skipped):
                 if frames.pop() is None:
                     raise StvsrError(f"the input has fewer frames than the finished segments in {store.folder}")
             while frames.peek() is not None:
-                index = len(store.segments)
+                index = segments
+                segments += 1
+                if index in done or (ranks is not None and index % ranks.world != ranks.rank):
+                    for _ in range(k):  # another's, or finished before: its frames pass
+                        frames.pop()
+                    if main:
+                        count_finished()
+                    continue
                 part = store.path(index).with_name(store.path(index).name + ".part")
                 writer = job.writer(part, container_format=SEGMENT_FORMAT)
                 worker = BackgroundWorker()
@@ -207,42 +239,53 @@ def run_in_segments(job: Job) -> tuple[int, int]:
                 writer = None
                 replace_output(part, store.path(index))
                 part = None
-                n_in += frames.consumed - first
-                store.add(
-                    {
-                        "file": store.path(index).name,
-                        "frames": frames.consumed - first,
-                        "outputs": n_out,
-                        "last_pts": last["pts"],
-                        "last_duration": last["duration"],
-                        "last": frames.peek() is None,
-                    }
-                )
+                entry = {
+                    "frames": frames.consumed - first,
+                    "outputs": n_out,
+                    "last_pts": last["pts"],
+                    "last_duration": last["duration"],
+                    "last": frames.peek() is None,
+                    "rank": ranks.rank if ranks is not None else 0,  # which process made it
+                }
+                store.add(index, entry)
+                counted.add(index)
             reader.close()
             reader = None
             source.close()
             source = None
-        if not store.segments:
-            raise StvsrError(f"no video frame could be decoded from {job.src}")
-        final = store.segments[-1]
+        if ranks is not None:
+            barrier()  # every process has made its segments
+            if not main:
+                return 0, 0
+        done = store.entries()
+        missing = [j for j in range(segments) if j not in done]
+        if not done or missing:
+            if not done:
+                raise StvsrError(f"no video frame could be decoded from {job.src}")
+            raise StvsrError(f"segment(s) {', '.join(map(str, missing))} missing in {store.folder}")
+        order = [done[j] for j in range(segments)]
+        final = order[-1]
         out_time_base = job.schedule.time_base
         end_time = None
         if options.max_frames:  # a preview: the audio stops where the video does
             end_time = (final["last_pts"] + final["last_duration"]) * out_time_base
-        segments = [store.folder / s["file"] for s in store.segments]
-        join_segments(segments, tmp, job.src, info, final["last_duration"] * out_time_base, job.warnings, end_time)
+        paths = [store.path(j) for j in range(segments)]
+        join_segments(paths, tmp, job.src, info, final["last_duration"] * out_time_base, job.warnings, end_time)
         replace_output(tmp, job.dst)
     except BaseException as e:
         abort_run(source, reader, worker, writer, part, tmp)
-        if not store.segments:
+        finished = len(store.entries())
+        if not finished and ranks is None:
             store.remove()
         elif isinstance(e, StvsrError):  # interrupted, disk full...: the finished work is kept
+            again = "the same command" if ranks is not None else "the same command with --resume"
             # same class, so the same exit code; every StvsrError takes one message
             raise type(e)(
-                f"{e}; {len(store.segments)} finished segment(s) are kept in {store.folder}: "
-                "run the same command with --resume to continue"
+                f"{e}; {finished} finished segment(s) are kept in {store.folder}: run {again} to continue"
             ) from None
         raise
-    n_out = sum(s["outputs"] for s in store.segments)
+    n_in = sum(entry["frames"] for entry in order)
+    n_out = sum(entry["outputs"] for entry in order)
+    job.segments = {"total": segments, "reused": len(reused)}
     store.remove()
     return n_in, n_out

@@ -44,6 +44,7 @@ from .data import (
     video_files,
     video_sequences,
 )
+from .distributed import Ranks, process_group
 from .errors import StvsrError
 from .metrics import psnr_from_mse
 from .nets import DualStream, DualStreamConfig
@@ -548,20 +549,12 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None, r
         raise StvsrError(f"--resume: no checkpoint in {out} (last.safetensors + last_state.safetensors)")
     if not resume and state_path.exists():
         raise StvsrError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not distributed:
-        return _train(config, progress, resume, device, 0, 1)
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    try:
-        return _train(config, progress, resume, device, dist.get_rank(), dist.get_world_size())
-    finally:
-        dist.destroy_process_group()
+    ranks = Ranks.from_env()
+    if ranks is None:
+        return _train(config, progress, resume, torch.device("cuda" if torch.cuda.is_available() else "cpu"), 0, 1)
+    device = ranks.device()
+    with process_group(device):
+        return _train(config, progress, resume, device, ranks.rank, ranks.world)
 
 
 def _train(

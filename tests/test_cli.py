@@ -228,7 +228,12 @@ def test_resume_after_sigint_finishes_the_job(tmp_path, tiny_weights):
     segments = tmp_path / ".o.mp4.stvsr-segments"
     extra = ("--resume", "--segment-frames", "4")
     code, err = _signal_mid_run(
-        tmp_path, tiny_weights, "SIGINT", n=30, extra=extra, started=lambda d: (segments / "manifest.json").exists()
+        tmp_path,
+        tiny_weights,
+        "SIGINT",
+        n=30,
+        extra=extra,
+        started=lambda d: (segments / "segment-00000.json").exists(),
     )
     assert code == 130 and "Traceback" not in err
     assert "--resume" in err and "finished segment" in err

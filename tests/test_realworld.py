@@ -424,9 +424,9 @@ def _interrupt_after(monkeypatch, segments: int):
 
     original = SegmentStore.add
 
-    def add(self, entry):
-        original(self, entry)
-        if len(self.segments) == segments:
+    def add(self, index, entry):
+        original(self, index, entry)
+        if len(self.entries()) == segments:
             raise Interrupted("stopped by SIGINT; no output was written")
 
     monkeypatch.setattr(SegmentStore, "add", add)
@@ -448,8 +448,8 @@ def test_resume_continues_and_gives_the_uninterrupted_result(tmp_path, tiny_weig
         with pytest.raises(Interrupted, match="--resume"):
             upscale(src, dst, tiny_weights, **options)
     assert not dst.exists()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert [s["frames"] for s in manifest["segments"]] == [3, 3]
+    entries = [json.loads(p.read_text()) for p in sorted(folder.glob("segment-*.json"))]
+    assert [e["frames"] for e in entries] == [3, 3]
 
     calls = []
     original = Upscaler._process
