@@ -89,7 +89,7 @@ def read_picture(path: Path, deep: bool | None = None) -> np.ndarray:
     bits per channel), else uint8."""
     import av
 
-    from .video import _describe_format, frame_to_rgb
+    from .video import describe_format, frame_to_rgb
 
     try:
         with av.open(str(path)) as container:
@@ -97,7 +97,7 @@ def read_picture(path: Path, deep: bool | None = None) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration, IndexError, ValueError) as e:
         raise InputError(f"picture cannot be read: {path} ({type(e).__name__})") from None
     if deep is None:
-        deep = _describe_format(frame.format)[0] > 8
+        deep = describe_format(frame.format)[0] > 8
     return frame_to_rgb(frame, deep=deep)
 
 
@@ -105,7 +105,7 @@ def probe_pictures(path: Path, fps: Fraction):
     """A ``VideoInfo`` for an image-sequence input at ``fps`` frames per second."""
     import av
 
-    from .video import VideoInfo, _describe_format
+    from .video import VideoInfo, describe_format
 
     pictures = list_pictures(path)
     try:
@@ -114,7 +114,7 @@ def probe_pictures(path: Path, fps: Fraction):
             codec = container.streams.video[0].codec_context.name
     except (av.error.FFmpegError, StopIteration, IndexError, ValueError) as e:
         raise InputError(f"picture cannot be read: {pictures[0]} ({type(e).__name__})") from None
-    bit_depth, chroma, has_alpha = _describe_format(first.format)
+    bit_depth, chroma, has_alpha = describe_format(first.format)
     return VideoInfo(
         path=path,
         width=first.width,

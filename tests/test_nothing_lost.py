@@ -122,17 +122,6 @@ def test_a_second_video_stream_is_dropped_with_a_warning(tmp_path, tiny_weights)
     assert any("dropped video stream #1 (ffv1)" in w for w in summary.warnings), summary.warnings
 
 
-def test_an_image_pattern_output_is_refused_and_leaves_nothing(tmp_path, tiny_weights):
-    """Image-sequence output is not written yet: refused before anything is made."""
-    (tmp_path / "out").mkdir()
-    result = CliRunner().invoke(
-        app, ["upscale", str(SAMPLE_CLIP), str(tmp_path / "out" / "%04d.png"), "--model", str(tiny_weights)]
-    )
-    assert result.exit_code == 2, result.output
-    assert "image sequence" in result.output
-    assert list((tmp_path / "out").iterdir()) == []
-
-
 def test_a_still_image_named_like_a_video_is_refused(tmp_path, tiny_weights):
     still = tmp_path / "photo.mp4"
     with av.open(str(still), "w", format="image2") as out:
@@ -150,6 +139,7 @@ def test_a_still_image_named_like_a_video_is_refused(tmp_path, tiny_weights):
 def test_a_failure_after_the_output_started_leaves_nothing(tmp_path, tiny_weights, monkeypatch):
     """The encoder dies mid-run: no output, no hidden file, for every container."""
     import stvsr_cli.video as video
+    from stvsr_cli.errors import OutputError
 
     calls = {"n": 0}
     real = video.VideoWriter.write
@@ -157,14 +147,14 @@ def test_a_failure_after_the_output_started_leaves_nothing(tmp_path, tiny_weight
     def failing(self, *args):
         calls["n"] += 1
         if calls["n"] == 5:
-            raise video.OutputError("simulated encoder failure")
+            raise OutputError("simulated encoder failure")
         return real(self, *args)
 
     monkeypatch.setattr(video.VideoWriter, "write", failing)
     for ext in CONTAINERS:
         calls["n"] = 0
         src = make_clip(tmp_path / f"in-{ext}.mp4", n=8)
-        with pytest.raises(video.OutputError):
+        with pytest.raises(OutputError):
             upscale_video(src, tmp_path / f"out.{ext}", UpscaleOptions(model=tiny_weights))
         assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == [], ext
 

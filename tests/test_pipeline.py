@@ -132,7 +132,7 @@ def test_failed_run_leaves_no_file_behind(tmp_path, tiny_weights, monkeypatch):
     def boom(self, *args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("stvsr_cli.video.VideoWriter.write", boom)
+    monkeypatch.setattr("stvsr_cli.video.writing.VideoWriter.write", boom)
     with pytest.raises(RuntimeError):
         upscale_video(src, dst, UpscaleOptions(model=tiny_weights))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "tiny.safetensors"]

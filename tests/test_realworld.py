@@ -401,7 +401,7 @@ def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, tiny_weights, m
     def full(container, packets):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("stvsr_cli.video._mux_packets", full)
+    monkeypatch.setattr("stvsr_cli.video.writing.mux_packets", full)
     result = CliRunner().invoke(app, ["upscale", str(src), str(out_dir / "o.mp4"), "--model", str(tiny_weights), "-q"])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
