@@ -193,7 +193,8 @@ def upscale(
     ] = None,
 ) -> None:
     """Upscale a video 2× in space and 2× in time (N frames in, 2N−1 frames out)."""
-    from .pipeline import UpscaleOptions, parse_size, upscale_video
+    from .options import UpscaleOptions, parse_size
+    from .pipeline import upscale_video
     from .schedule import parse_rate
     from .video import EncodeSettings
 

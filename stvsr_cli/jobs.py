@@ -17,7 +17,8 @@ from .schedule import ConstantRate, EveryInterval
 from .video import Demuxer, VideoInfo, VideoWriter, frame_step, last_frame_end, write_error
 
 if TYPE_CHECKING:
-    from .pipeline import UpscaleOptions, Upscaler
+    from .options import UpscaleOptions
+    from .upscaler import Upscaler
 
 
 @dataclass

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from stvsr_cli import pipeline
+from stvsr_cli import upscaler as pipeline
 from stvsr_cli.errors import UsageError
 from stvsr_cli.nets.blocks import flow_warp
 from stvsr_cli.nets.registry import TEMPORAL
-from stvsr_cli.pipeline import Upscaler, resolve_dtype
+from stvsr_cli.upscaler import Upscaler, resolve_dtype
 
 from .conftest import moving_frames
 

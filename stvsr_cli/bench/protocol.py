@@ -1,0 +1,43 @@
+"""What ``stvsr bench`` measures and how: datasets, methods, degradations, metrics, the protocol
+text, and its errors."""
+
+from __future__ import annotations
+
+from ..errors import StvsrError
+
+DATASETS = ("vimeo90k", "ucf101", "middlebury", "fisr", "videos")
+BASELINES = ("bicubic_blend", "mci_lanczos")
+MODEL_ROWS = {"model_st": "h_st", "model_ts": "h_ts", "model_fused": "h_fused", "model_refined": "h_refined"}
+METHODS = BASELINES + tuple(MODEL_ROWS)
+DEGRADATIONS = ("bicubic_aa", "bicubic")
+METRICS = ("rgb", "y")
+
+PROTOCOL = (
+    "For a clip of real frames H(0..2N-2), width and height cropped to even numbers (right/bottom): "
+    "LR input = frames at even t, downscaled x0.5 with {degradation}, rounded to uint8. "
+    "Each method produces all 2N-1 frames at full size, rounded to uint8 RGB. "
+    "PSNR (capped at {cap:g} dB) and SSIM (Gaussian 11x11, sigma 1.5, per RGB channel, averaged) on RGB, "
+    "full frame, no border crop, keyframes (even t) and intermediates (odd t) separately, "
+    "averaged per frame then per clip."
+)
+FISR_PROTOCOL = (
+    "FISR's own split: LR input = the dataset's LR frames seq 1,3,5,7,9 (t = 0..8 even; used as given, "
+    "not re-degraded); ground truth = its HR frames seq 2..8 at 2x size (t = seq - 1): keyframes seq 3,5,7, "
+    "intermediates seq 2,4,6,8 (seq 1 and 9 are produced but have no truth); the YCbCr PNGs are converted to "
+    "RGB with BT.601 studio range. "
+    "Each method produces all 2N-1 frames at full size, rounded to uint8 RGB. "
+    "PSNR (capped at {cap:g} dB) and SSIM (Gaussian 11x11, sigma 1.5, per RGB channel, averaged) on RGB, "
+    "full frame, no border crop, keyframes and intermediates separately, averaged per frame then per clip."
+)
+DEGRADATION_TEXT = {
+    "bicubic_aa": "antialiased bicubic (torch interpolate, antialias=True)",
+    "bicubic": "non-antialiased bicubic (torch interpolate, antialias=False; the paper's code)",
+}
+
+
+class BenchError(StvsrError):
+    """A bench option or dataset problem the user can fix (one-line message)."""
+
+
+class SkippedClip(BenchError):
+    """A clip that cannot be scored (e.g. a video shorter than 3 frames): warned about, skipped."""
