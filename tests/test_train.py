@@ -24,8 +24,8 @@ from stvsr_cli.train import (
     STAGES,
     TrainConfig,
     WeightEMA,
-    _build_model,
-    _build_sampler,
+    build_model,
+    build_sampler,
     learning_rate,
     stage_losses,
     stage_plan,
@@ -318,7 +318,7 @@ def test_init_with_model_config_loads_the_weights_into_that_architecture(tmp_pat
     lr_motion = config_file(tmp_path, "lr_motion", st_motion="lr")
     config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="ms", init=str(random_init))
     config.model_config = str(lr_motion)
-    model = _build_model(config)
+    model = build_model(config)
     assert model.config.st_motion == "lr"
     assert load_model(random_init).config.st_motion == "hr"
     for name, tensor in load_model(random_init).state_dict().items():
@@ -335,7 +335,7 @@ def test_init_modules_takes_some_parts_and_starts_the_others_fresh(tmp_path, vim
     one_mask = config_file(tmp_path, "one_mask", fusion=FusionConfig(masks=1, channels=(8,) * 5))
     config = tiny_train_config(vimeo, tmp_path / "run", steps=1, stage="fusion", init=str(random_init))
     config.model_config, config.init_modules = str(one_mask), ("spatial", "temporal")
-    model = _build_model(config)
+    model = build_model(config)
     source = load_model(random_init).state_dict()
     for name, tensor in model.state_dict().items():
         if name.startswith(("spatial.", "temporal.")):
@@ -359,7 +359,7 @@ def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn
     )
     config = tiny_train_config(vimeo, tmp_path / "run", steps=7, stage="ms", pretrain_lr=1e-3, init=str(random_init))
     config.model_config, config.grow = str(deeper), True
-    model, source = _build_model(config).eval(), load_model(random_init)
+    model, source = build_model(config).eval(), load_model(random_init)
     grown, before = model.state_dict(), source.state_dict()
     assert all(torch.equal(grown[k], v) for k, v in before.items())
     new = sorted(set(grown) - set(before))
@@ -444,7 +444,7 @@ def test_training_data_keeps_the_data_order_and_one_video_memory_budget(tmp_path
     make_clip(tmp_path / "videos" / "two.mkv", n=6, width=32, height=32, audio=False)
     config = TrainConfig(data=[str(clip), str(frames), str(tmp_path / "videos")], out="", crop=32)
     config.video_memory = 30 * 32 * 32 * 3 / 2**30
-    sampler = _build_sampler(config)
+    sampler = build_sampler(config)
     assert [(s.name, len(s)) for s in sampler.sequences] == [("one.mkv@0", 24), ("f", 4), ("two.mkv", 6)]
 
 
@@ -463,14 +463,14 @@ def test_validation_is_logged_at_stage_ends(tmp_path, vimeo, tiny_json):
 
 WORKER = """
 import os, sys
-from stvsr_cli import train as training
+from stvsr_cli.train import loop as training
 from stvsr_cli.cli import app
 from stvsr_cli.weights import save_model
 
 # test-only: keep each process's model, to write every replica after the run
 built = []
-build = training._build_model
-training._build_model = lambda config: built.append(build(config)) or built[-1]
+build = training.build_model
+training.build_model = lambda config: built.append(build(config)) or built[-1]
 app(sys.argv[2:], prog_name="stvsr", standalone_mode=False)
 save_model(built[0], os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".safetensors"))
 """

