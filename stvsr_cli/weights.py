@@ -21,7 +21,8 @@ from .nets import DualStream, DualStreamConfig
 from .nets.blocks import ResBlock
 
 FORMAT = "stvsr"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: every part's config stated in full; 1 (still read): code defaults implied
+READABLE_VERSIONS = ("1", "2")
 ARCHITECTURE = "dual_stream"
 # the repo's weights/ folder: what a source checkout (and an editable install) reads; a wheel
 # or sdist installs the same folder as the package data stvsr_cli/bundled_weights/ (pyproject.toml)
@@ -158,9 +159,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     meta = read_header(path).get("__metadata__") or {}
     if meta.get("format") != FORMAT or meta.get("architecture") != ARCHITECTURE:
         raise WeightsError(f"{path} is a safetensors file but not stvsr weights (no stvsr metadata)")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise WeightsError(
-            f"{path} has weights format version {meta.get('format_version')!r}; this stvsr reads {FORMAT_VERSION!r}"
+            f"{path} has weights format version {meta.get('format_version')!r}; "
+            f"this stvsr reads {' and '.join(READABLE_VERSIONS)}"
         )
     return meta
 
@@ -181,7 +183,7 @@ def load_model(path: str | os.PathLike | None = None, config: DualStreamConfig |
     meta = read_metadata(path)
     try:
         if config is None:
-            config = DualStreamConfig.from_dict(json.loads(meta["config"]))
+            config = DualStreamConfig.from_dict(json.loads(meta["config"]), int(meta["format_version"]))
         model = DualStream(config)
     except (KeyError, ValueError, TypeError) as e:
         raise WeightsError(f"{path} describes a model this stvsr cannot build: {e}") from None

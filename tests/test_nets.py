@@ -137,12 +137,13 @@ def test_st_motion_says_where_the_s_to_t_stream_gets_its_motion():
     assert not torch.allclose(s_hr["h_st"], s_lr["h_st"])
 
 
-def test_st_motion_defaults_new_models_to_hr_and_older_files_to_lr():
+def test_st_motion_defaults_new_models_to_hr_and_version_1_files_to_lr():
     assert DualStreamConfig().st_motion == "hr"
     assert DualStreamConfig.from_dict(json.loads(DualStreamConfig().to_json())).st_motion == "hr"
     old = json.loads(DualStreamConfig().to_json())
     del old["st_motion"]
-    assert DualStreamConfig.from_dict(old).st_motion == "lr"
+    assert DualStreamConfig.from_dict(old, format_version=1).st_motion == "lr"
+    assert DualStreamConfig.from_dict(old).st_motion == "hr"
     with pytest.raises(ValueError, match="st_motion"):
         DualStreamConfig(st_motion="both")
 

@@ -51,7 +51,8 @@ def test_round_trip_for_registry_variants(tmp_path, spatial, temporal, masks):
     )
     model = randomize(DualStream(config))
     save_model(model, tmp_path / "v.safetensors")
-    assert load_model(tmp_path / "v.safetensors").config == config
+    assert load_model(tmp_path / "v.safetensors").config == model.config
+    assert model.config.spatial_config == ({} if spatial == "bicubic" else {**model.config.spatial_config, "channels": 8})
 
 
 def test_metadata_names_architecture_and_config(tiny_weights):
@@ -167,3 +168,34 @@ def test_missing_and_folder_paths(tmp_path):
         load_model(tmp_path / "nope.safetensors")
     with pytest.raises(WeightsError, match="folder"):
         load_model(tmp_path)
+
+
+def _rewrite_metadata(path, **changes):
+    from safetensors.torch import load_file
+
+    tensors, meta = load_file(str(path)), dict(read_metadata(path))
+    meta.update(changes)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def test_files_state_every_parts_config_and_the_bundled_ones_do(tiny_weights):
+    for path in (tiny_weights, resolve_weights("default"), resolve_weights("fast")):
+        meta = read_metadata(path)
+        config = json.loads(meta["config"])
+        assert meta["format_version"] == "2"
+        assert config["spatial_config"] and config["temporal_config"] and "st_motion" in config, path
+
+
+def test_a_version_1_file_without_st_motion_shared_the_lr_motion(tmp_path, tiny_weights):
+    config = json.loads(read_metadata(tiny_weights)["config"])
+    del config["st_motion"]
+    _rewrite_metadata(tiny_weights, config=json.dumps(config), format_version="1")
+    assert load_model(tiny_weights).config.st_motion == "lr"
+    _rewrite_metadata(tiny_weights, format_version="2")
+    assert load_model(tiny_weights).config.st_motion == "hr"  # version 2: the stated default
+
+
+def test_an_unknown_format_version_is_refused(tmp_path, tiny_weights):
+    _rewrite_metadata(tiny_weights, format_version="9")
+    with pytest.raises(WeightsError, match="format version '9'"):
+        load_model(tiny_weights)

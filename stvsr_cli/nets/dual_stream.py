@@ -24,7 +24,7 @@ written before this option existed mean ``"lr"``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -60,7 +60,10 @@ class DualStreamConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DualStreamConfig:
+    def from_dict(cls, values: dict[str, Any], format_version: int = 2) -> DualStreamConfig:
+        """From a weights file's JSON. Files of format version 1 may leave out ``st_motion``
+        (written before it existed: the LR motion was shared) and their parts' configs (code
+        defaults); version 2 files state everything."""
         values = dict(values)
         fields = {
             "spatial",
@@ -82,7 +85,7 @@ class DualStreamConfig:
             temporal_config=dict(values.get("temporal_config") or {}),
             fusion=registry.config_from_dict(FusionConfig, values.get("fusion")),
             refine=registry.config_from_dict(RefineConfig, values.get("refine")),
-            st_motion=values.get("st_motion", "lr"),  # older files: the LR motion was shared
+            st_motion=values.get("st_motion", "lr" if format_version < 2 else cls.st_motion),
             mid_from=values.get("mid_from", "refined"),
         )
 
@@ -99,6 +102,13 @@ class DualStream(nn.Module):
         self.temporal = registry.build(registry.TEMPORAL, config.temporal, config.temporal_config)
         self.fusion = FusionUNet(config.fusion)
         self.refine = RefineNet(config.refine)
+        # the parts' configs in full (not "{}" for "the code's defaults"): what a file stores
+        # (as JSON gives them back: lists, so that a loaded model's config compares equal)
+        self.config = replace(
+            config,
+            spatial_config=json.loads(json.dumps(asdict(self.spatial.config))),
+            temporal_config=json.loads(json.dumps(asdict(self.temporal.config))),
+        )
         # fusion and refinement work at HR: their multiples halve at LR
         self.size_multiple = max(
             getattr(self.temporal, "size_multiple", 1),
