@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import UsageError
+from .names import DEFAULT_SCENE_THRESHOLD
 from .video import EncodeSettings
 
 
@@ -21,7 +22,7 @@ class UpscaleOptions:
     mode: str = "spacetime"
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     tile: int = 0
-    scene_threshold: float = 0.3
+    scene_threshold: float = DEFAULT_SCENE_THRESHOLD
     overwrite: bool = False
     max_frames: int = 0  # > 0: only the first N input frames (a quick preview); audio is cut there too
     resume: bool = False  # work in segments kept beside the output, so that a rerun continues

@@ -20,10 +20,11 @@ from .distributed import Ranks, process_group
 from .errors import Interrupted, OutputError, Terminated, UsageError
 from .images import check_picture_output, is_image_sequence_input, is_pattern, probe_pictures
 from .jobs import Job, run_whole
+from .names import MODES
 from .nets.dual_stream import MID_FROM
 from .options import Summary, UpscaleOptions, check_size, parse_size
 from .resume import run_in_segments
-from .upscaler import MODES, Upscaler, precision_name, resolve_device, resolve_dtype
+from .upscaler import Upscaler, precision_name, resolve_device, resolve_dtype
 from .video import EncodeSettings, probe, segment_format_holds
 
 # the library API, importable from here as before the split

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from .errors import StvsrError, UsageError
+from .names import DEFAULT_SCENE_THRESHOLD, MODES
 from .nets import DualStream
 from .scene import is_cut
 from .tiling import pad_to_multiple, run_tiled
 
-MODES = ("spacetime", "space", "time")
 # automatic tiling: LR frames above this many pixels are processed in tiles of AUTO_TILE
 AUTO_TILE_PIXELS = 1280 * 736
 AUTO_TILE = 768
@@ -104,7 +104,7 @@ class Upscaler:
         precision: str = "auto",
         batch: int = 1,
         mode: str = "spacetime",
-        scene_threshold: float = 0.3,
+        scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
         tile: int = 0,
         multi: int = 2,
     ):

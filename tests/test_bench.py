@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,7 +307,9 @@ def test_model_rows_match_the_model_and_the_pipeline(tiny_model):
 
 def test_measure_reports_time_and_memory():
     result, seconds, peak = measure(lambda: np.ones((64, 1024, 1024), np.uint8).sum(), torch.device("cpu"))
-    assert result == 64 * 2**20 and seconds > 0 and peak >= 0
+    assert result == 64 * 2**20 and seconds > 0
+    if Path("/proc/self/clear_refs").exists():  # the peak is reset per run: it is this run's 64 MiB array
+        assert 56 <= peak <= 96, peak
 
 
 # ------------------------------------------------------------------------- end to end, outputs

@@ -52,7 +52,8 @@ def test_round_trip_for_registry_variants(tmp_path, spatial, temporal, masks):
     model = randomize(DualStream(config))
     save_model(model, tmp_path / "v.safetensors")
     assert load_model(tmp_path / "v.safetensors").config == model.config
-    assert model.config.spatial_config == ({} if spatial == "bicubic" else {**model.config.spatial_config, "channels": 8})
+    stated = model.config.spatial_config  # in full: the given values and the defaults
+    assert stated == ({} if spatial == "bicubic" else {**stated, "channels": 8, "blocks": 1}) and len(stated) != 2
 
 
 def test_metadata_names_architecture_and_config(tiny_weights):

@@ -4,12 +4,12 @@ text, and its errors."""
 from __future__ import annotations
 
 from ..errors import StvsrError
+from ..names import DEGRADATIONS  # noqa: F401 (part of the bench API)
 
 DATASETS = ("vimeo90k", "ucf101", "middlebury", "fisr", "videos")
 BASELINES = ("bicubic_blend", "mci_lanczos")
 MODEL_ROWS = {"model_st": "h_st", "model_ts": "h_ts", "model_fused": "h_fused", "model_refined": "h_refined"}
 METHODS = BASELINES + tuple(MODEL_ROWS)
-DEGRADATIONS = ("bicubic_aa", "bicubic")
 METRICS = ("rgb", "y")
 
 PROTOCOL = (

@@ -13,6 +13,7 @@ import torch
 from .. import __version__
 from ..errors import StvsrError
 from ..metrics import PSNR_CAP
+from ..names import DEFAULT_DEGRADATION
 from .datasets import Clip, find_clips
 from .measure import device_name, mean, measure, score
 from .methods import build_engines
@@ -27,7 +28,7 @@ class BenchConfig:
     model: str | os.PathLike | None = None  # None: the bundled weights
     device: str = "auto"
     precision: str = "auto"
-    degradation: str = "bicubic_aa"
+    degradation: str = DEFAULT_DEGRADATION
     metric: str = "rgb"  # "y" adds BT.601 luma PSNR
     limit: int = 0  # sequences, 0 = all
     max_frames: int = 0  # videos: first frames per clip, 0 = all
@@ -77,7 +78,9 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
     """
     check_config(config)
     methods = tuple(m for m in METHODS if m in config.methods)
-    sources, warnings = find_clips(config.dataset, config.data, config.degradation == "bicubic_aa", config.max_frames)
+    sources, warnings = find_clips(
+        config.dataset, config.data, config.degradation == DEFAULT_DEGRADATION, config.max_frames
+    )
     if config.limit:
         sources = sources[: config.limit]
     engines, facts = build_engines(methods, config.model, config.device, config.precision)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import StvsrError
+from ..names import DEFAULT_DEGRADATION
 from .app import Device, Precision, app, fail
 
 
@@ -30,7 +31,7 @@ def bench(
     ] = Precision.auto,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
-    ] = "bicubic_aa",
+    ] = DEFAULT_DEGRADATION,
     metric: Annotated[str, typer.Option(help="rgb, or y to add BT.601 luma PSNR.")] = "rgb",
     limit: Annotated[int, typer.Option(min=0, help="Score only the first N sequences (0: all).")] = 0,
     max_frames: Annotated[int, typer.Option(min=0, help="videos: use the first N frames of each clip (0: all).")] = 0,

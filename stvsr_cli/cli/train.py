@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import StvsrError
+from ..names import DEFAULT_DEGRADATION, DEGRADATIONS
 from .app import app, fail
 
 
@@ -39,7 +40,7 @@ def train(
     crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
-    ] = "bicubic_aa",
+    ] = DEFAULT_DEGRADATION,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
     init_modules: Annotated[
@@ -115,7 +116,7 @@ def train(
     from ..train import TrainConfig
     from ..train import train as run_training
 
-    if degradation not in ("bicubic_aa", "bicubic"):
+    if degradation not in DEGRADATIONS:
         fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
     try:
         stride_values = tuple(int(s) for s in strides.split(",") if s.strip())

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import StvsrError
+from ..names import DEFAULT_SCENE_THRESHOLD
 from .app import CompileMode, Device, MidFrom, Mode, Precision, app, fail
 
 
@@ -100,7 +101,7 @@ def upscale(
     ] = 0,
     scene_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Scene-cut sensitivity; no blending across a cut. 0 turns it off.")
-    ] = 0.3,
+    ] = DEFAULT_SCENE_THRESHOLD,
     frames: Annotated[int, typer.Option(min=0, help="Only the first N input frames (a quick preview); 0: all.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     resume: Annotated[

@@ -16,6 +16,7 @@ from ..data import (
 )
 from ..distributed import Ranks, process_group
 from ..errors import StvsrError
+from ..names import DEGRADATIONS
 from ..nets import DualStream
 from ..weights import load_model, save_model
 from .building import RESUME_KEYS, build_model, build_sampler, step_batches
@@ -44,7 +45,7 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError(f"--min-scale must be between 0.1 and 1 (1: no resampling), not {config.min_scale}")
     if not 0.0 <= config.ema < 1.0:
         raise StvsrError(f"--ema must be 0 (off) or a decay between 0 and 1 such as 0.999, not {config.ema}")
-    if config.degradation not in ("bicubic_aa", "bicubic"):
+    if config.degradation not in DEGRADATIONS:
         raise StvsrError(f"--degradation must be bicubic_aa or bicubic, not {config.degradation!r}")
     if config.init_modules is not None:
         if not config.init:

@@ -13,6 +13,7 @@ from torch import nn
 from ..data import (
     VIDEO_MEMORY_GIB,
 )
+from ..names import DEFAULT_DEGRADATION
 from ..nets import DualStream
 
 STAGES = ("ms", "mt", "fusion", "joint")
@@ -37,7 +38,7 @@ class TrainConfig:
     strides: tuple[int, ...] = (1, 2, 3)
     still_fraction: float = 0.15
     min_scale: float = 1.0  # samples' content at a random scale in [min_scale, 1] (SampleConfig)
-    degradation: str = "bicubic_aa"  # or "bicubic": the paper's own, no antialias
+    degradation: str = DEFAULT_DEGRADATION  # stvsr_cli.names.DEGRADATIONS
     seed: int = 0
     val_every: int = 500
     save_every: int = 100
