@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, OutputError, UsageError
+from .video.reading import FRAME
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 # what each output suffix is written with: (encoder, 8-bit pixel format, 16-bit pixel format)
@@ -133,7 +134,7 @@ def probe_pictures(path: Path, fps: Fraction):
 
 
 class PictureReader:
-    """The ``Demuxer`` of an image sequence: ``("frame", (rgb, index))`` per picture (no other
+    """The ``Demuxer`` of an image sequence: ``(FRAME, (rgb, index))`` per picture (no other
     streams). Every picture must have the first one's size."""
 
     def __init__(self, info, max_frames: int = 0, skip_frames: int = 0, **_):
@@ -145,7 +146,7 @@ class PictureReader:
         pictures = self.info.pictures[: self.max_frames or None]
         for index, path in enumerate(pictures):
             if index < self.skip_frames:
-                yield "frame", (None, index)
+                yield FRAME, (None, index)
                 continue
             rgb = read_picture(path, deep=self.info.deep)
             if rgb.shape[:2] != (self.info.height, self.info.width):
@@ -153,7 +154,7 @@ class PictureReader:
                     f"picture {path.name} is {rgb.shape[1]}x{rgb.shape[0]}, "
                     f"not {self.info.width}x{self.info.height} like the first"
                 )
-            yield "frame", (rgb, index)
+            yield FRAME, (rgb, index)
 
     def close(self) -> None:
         pass

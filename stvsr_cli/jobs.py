@@ -15,6 +15,7 @@ from .images import PictureReader, PictureWriter, is_pattern
 from .overlap import BackgroundIterator, BackgroundWorker
 from .schedule import ConstantRate, EveryInterval
 from .video import Demuxer, VideoInfo, VideoWriter, frame_step, last_frame_end, write_error
+from .video.reading import PACKET
 
 if TYPE_CHECKING:
     from .options import UpscaleOptions
@@ -122,13 +123,13 @@ class Job:
                 self.advance()
             held = (frame, pts)
 
-        for frame, kind, tag in self.upscaler.process(frames, schedule.times):
-            if kind == "key":
-                prev_key_pts, last_key_pts, last_key = last_key_pts, tag, frame
-                if schedule.key_at(tag):
-                    emit(frame, schedule.pts(tag, tag, 0))
+        for out in self.upscaler.process(frames, schedule.times):
+            if out.is_key:
+                prev_key_pts, last_key_pts, last_key = last_key_pts, out.a, out.frame
+                if schedule.key_at(out.a):
+                    emit(out.frame, schedule.pts(out.a, out.a, 0))
             else:
-                emit(frame, schedule.pts(*tag))
+                emit(out.frame, schedule.pts(out.a, out.b, out.t))
         if last_key is None:
             return n_out
         if has_more():
@@ -193,7 +194,7 @@ def run_whole(job: Job) -> tuple[int, int]:
         def frames():
             nonlocal n_in
             for kind, item in reader:
-                if kind == "packet":
+                if kind == PACKET:
                     worker.submit(writer.copy_packet, item)
                 else:
                     n_in += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -82,6 +82,20 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 def precision_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+class Produced(NamedTuple):
+    """An output frame of ``Upscaler.process``: at ``t`` between the input frames at times ``a``
+    and ``b`` (a keyframe: ``t == 0`` and ``a == b``)."""
+
+    frame: np.ndarray
+    a: Any
+    b: Any
+    t: Fraction
+
+    @property
+    def is_key(self) -> bool:
+        return self.t == 0
 
 
 class Upscaler:
@@ -208,7 +222,7 @@ class Upscaler:
         return [Fraction(k, self.multi) for k in range(1, self.multi)]
 
     @torch.inference_mode()
-    def _process(
+    def _upscale_chunk(
         self, frames: list[np.ndarray], prev: dict | None, times: list[list[Fraction]]
     ) -> tuple[list[tuple[str, np.ndarray, int]], dict]:
         """Upscale a chunk of consecutive frames; ``times[i]``: the new frames' t for pair ``i``
@@ -249,21 +263,23 @@ class Upscaler:
                 if mids[i] and is_cut(raw[i], raw[i + 1], self.scene_threshold):
                     mids[i] = dict.fromkeys(mids[i], prev_keys[i])  # no blending across a cut: the earlier side
                     self.scene_cuts += 1
-        outputs: list[tuple[str, np.ndarray, Fraction]] = []
+        # (pair index or -1 for the chunk's keys, t, frame), in display order
+        outputs: list[tuple[int, Fraction, np.ndarray]] = []
         for i, key in enumerate(keys):
             if prev is not None or i > 0:
                 pair = i if prev is not None else i - 1
-                outputs.extend(("mid", frame, t) for t, frame in sorted(mids[pair].items()))
-            outputs.append(("key", key, Fraction(0)))
+                outputs.extend((pair, t, frame) for t, frame in sorted(mids[pair].items()))
+            outputs.append((i, Fraction(0), key))
         state = {"lr": lr[-1:], "hr": hr[-1:], "raw": frames[-1], "key": keys[-1]}
         return outputs, state
 
-    def process(self, frames: Iterable[tuple[np.ndarray, Any]], times=None) -> Iterator[tuple[np.ndarray, str, Any]]:
-        """Yield ``(frame, kind, tag)``: ``kind`` is ``"key"`` (``tag`` is the input frame's tag)
-        or ``"mid"`` (``tag`` is ``(tag before, tag after, t)``: the new frame at ``t``, a
-        ``Fraction`` in (0, 1), between its neighbours). Order is display order.
+    def process(self, frames: Iterable[tuple[np.ndarray, Any]], times=None) -> Iterator[Produced]:
+        """``frames``: ``(rgb, time)`` pairs, ``time`` any increasing value (a pts, an index).
+        Yields ``Produced(frame, a, b, t)`` in display order: a keyframe has ``t == 0`` and
+        ``a == b``, its input frame's time; a new frame sits at ``t`` (a ``Fraction`` in (0, 1))
+        between the input frames at times ``a`` and ``b``.
 
-        ``times(tag_a, tag_b) -> [t, ...]``: where new frames go between two inputs (default
+        ``times(a, b) -> [t, ...]``: where new frames go between two inputs (default
         ``pair_times``: ``k / multi``); a 0 in it is ignored (that is the keyframe)."""
         times = times or self.pair_times
         chunk: list[np.ndarray] = []
@@ -275,14 +291,13 @@ class Upscaler:
             nonlocal prev, prev_tag
             all_tags = ([prev_tag] if prev is not None else []) + tags
             wanted = [[t for t in times(a, b) if 0 < t < 1] for a, b in zip(all_tags, all_tags[1:])]
-            outputs, prev_state = self._process(chunk, prev, wanted)
-            key_i = 0 if prev is None else 1
-            for kind, frame, t in outputs:
-                if kind == "key":
-                    yield frame, "key", all_tags[key_i]
-                    key_i += 1
+            outputs, prev_state = self._upscale_chunk(chunk, prev, wanted)
+            offset = 0 if prev is None else 1  # all_tags[0] is the previous chunk's last frame
+            for index, t, frame in outputs:
+                if t == 0:
+                    yield Produced(frame, all_tags[index + offset], all_tags[index + offset], t)
                 else:
-                    yield frame, "mid", (all_tags[key_i - 1], all_tags[key_i], t)
+                    yield Produced(frame, all_tags[index], all_tags[index + 1], t)
             prev, prev_tag = prev_state, tags[-1]
             chunk.clear()
             tags.clear()
@@ -306,5 +321,5 @@ class Upscaler:
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Frames in, frames out (``multi * (N - 1) + 1`` of them, 2N-1 by default; N in ``--mode space``)."""
-        for frame, _, _ in self.process((f, i) for i, f in enumerate(frames)):
-            yield frame
+        for out in self.process((f, i) for i, f in enumerate(frames)):
+            yield out.frame

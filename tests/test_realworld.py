@@ -452,8 +452,8 @@ def test_resume_continues_and_gives_the_uninterrupted_result(tmp_path, tiny_weig
     assert [e["frames"] for e in entries] == [3, 3]
 
     calls = []
-    original = Upscaler._process
-    monkeypatch.setattr(Upscaler, "_process", lambda self, f, *a: calls.append(len(f)) or original(self, f, *a))
+    original = Upscaler._upscale_chunk
+    monkeypatch.setattr(Upscaler, "_upscale_chunk", lambda self, f, *a: calls.append(len(f)) or original(self, f, *a))
     summary = upscale(src, dst, tiny_weights, **options)
     assert sum(calls) == 5 + 1  # frames 6..10, plus frame 9 again as the head of the last segment
     assert summary.input_frames == 11 and summary.output_frames == 21

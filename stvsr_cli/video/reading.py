@@ -13,13 +13,16 @@ from ..errors import InputError
 from .common import DAMAGE, ffmpeg_reason
 from .probing import frame_step, frame_to_rgb, last_frame_end, nominal_rate, open_input, reading_errors
 
+# what a demuxer yields: a decoded video frame ``(rgb, pts)``, or a packet of another stream
+FRAME, PACKET = "frame", "packet"
+
 
 def read_frames(path: str | os.PathLike, max_frames: int = 0, deep: bool = False) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(rgb, pts)`` for every frame of the first video stream, in presentation order
     (uint8 RGB, or uint16 with ``deep``)."""
     with Demuxer(Path(path), copy_other_streams=False, max_frames=max_frames, deep=deep) as source:
         for kind, item in source:
-            if kind == "frame":
+            if kind == FRAME:
                 yield item
 
 
@@ -44,8 +47,8 @@ PREVIEW_READ_AHEAD = 10
 
 
 class Demuxer:
-    """The open input: iterating it yields ``("frame", (rgb, pts))`` for decoded video frames
-    and ``("packet", packet)`` for packets of the other (audio/subtitle) streams, in file
+    """The open input: iterating it yields ``(FRAME, (rgb, pts))`` for decoded video frames
+    and ``(PACKET, packet)`` for packets of the other (audio/subtitle) streams, in file
     order.
 
     The packets belong to the input container, so the ``Demuxer`` lives until they are all
@@ -139,7 +142,7 @@ class Demuxer:
                     if len(passed) == len(self.others):
                         break
                 elif packet.dts is not None:
-                    yield "packet", packet
+                    yield PACKET, packet
                 continue
             if index != vindex:
                 if packet.dts is None:
@@ -147,7 +150,7 @@ class Demuxer:
                 if self.max_frames and time is not None:
                     held.append((time, packet))
                 else:
-                    yield "packet", packet
+                    yield PACKET, packet
                 continue
             sent += packet.size > 0
             try:
@@ -164,22 +167,22 @@ class Demuxer:
                     bad_packets += 1
                     continue
                 pts = timer(frame.pts)
-                yield "frame", (rgb, pts)
+                yield FRAME, (rgb, pts)
                 count += 1
                 if self.max_frames and count >= self.max_frames:
                     end_time = last_frame_end(pts, prev_pts, timer.step) * self.time_base
                     passed.update(p.stream.index for t, p in held if t >= end_time)
-                    yield from (("packet", p) for t, p in held if t < end_time)
+                    yield from ((PACKET, p) for t, p in held if t < end_time)
                     held = []
                     break
                 prev_pts = pts
                 if held:
                     now = pts * self.time_base
-                    yield from (("packet", p) for t, p in held if t < now)
+                    yield from ((PACKET, p) for t, p in held if t < now)
                     held = [(t, p) for t, p in held if t >= now]
             if end_time is not None and len(passed) == len(self.others):
                 break
-        yield from (("packet", p) for _, p in held)  # fewer frames than the limit: all of them
+        yield from ((PACKET, p) for _, p in held)  # fewer frames than the limit: all of them
         if count == 0:
             reason = f" ({stopped})" if stopped else ""
             raise InputError(f"input video stream holds no decodable frame (truncated or corrupt?): {path}{reason}")
