@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .degradation import degrade  # noqa: F401 (training data is degraded by the protocol's own)
 from .errors import StvsrError
 from .scene import coarse_view
 
@@ -314,13 +315,3 @@ def looks_like_cut(a: np.ndarray, b: np.ndarray, threshold: float = 0.25) -> boo
     pictures differ by more than ``threshold`` on average (0..1 scale). Stricter than the
     pipeline's ``scene.cut_score`` (layout alone, colours may match): see ``stvsr_cli.scene``."""
     return float(np.abs(coarse_view(a) - coarse_view(b)).mean()) > threshold
-
-
-def degrade(hr: torch.Tensor, antialias: bool = True) -> torch.Tensor:
-    """LR frames per the evaluation protocol: bicubic ×0.5 (antialiased by default), rounded
-    to 8 bits. ``hr`` float ``[..., 3, H, W]`` in [0, 1] (H, W even) -> ``[..., 3, H/2, W/2]``."""
-    shape = hr.shape
-    x = hr.reshape(-1, *shape[-3:])
-    lr = F.interpolate(x, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=antialias)
-    lr = (lr.clamp(0, 1) * 255).round() / 255
-    return lr.reshape(*shape[:-2], shape[-2] // 2, shape[-1] // 2)

@@ -45,7 +45,7 @@ def _even_crop(frame: np.ndarray) -> np.ndarray:
 def clip_from_hr(name: str, hr: list[np.ndarray], antialias: bool = True) -> Clip:
     """The protocol's clip for real frames ``hr`` (``2N-1`` uint8 RGB ``[H, W, 3]``): truth
     cropped to even size, LR = even frames downscaled ×0.5 (``degrade``) and rounded."""
-    from ..data import degrade
+    from ..degradation import degrade
 
     if len(hr) % 2 == 0:
         raise BenchError(f"{name}: a clip needs an odd number of frames (2N-1), got {len(hr)}")
