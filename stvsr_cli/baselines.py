@@ -47,29 +47,31 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.inference_mode()
-def bicubic_blend(lr: list[np.ndarray]) -> list[np.ndarray]:
-    """Bicubic keyframes and blended intermediates (see the module doc); ``2N-1`` frames."""
+def bicubic_blend(lr: list[np.ndarray], multi: int = 2) -> list[np.ndarray]:
+    """Bicubic keyframes and blended intermediates (see the module doc): ``multi (N-1) + 1``
+    frames, ``(1 - t) key_i + t key_(i+1)`` at ``t = k / multi`` (2N-1 by default)."""
     _check_frames(lr)
     x = torch.from_numpy(np.stack(lr)).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, h, w]
     up = upsample_bicubic(x).clamp(0, 1) * 255.0  # [N, 3, 2h, 2w], 0..255
     keys = _to_uint8(up)
-    mids = _to_uint8(0.5 * (up[:-1] + up[1:])) if len(lr) > 1 else []
     out: list[np.ndarray] = []
     for i, key in enumerate(keys):
         if i:
-            out.append(mids[i - 1])
+            out.extend(
+                _to_uint8((1 - k / multi) * up[i - 1 : i] + k / multi * up[i : i + 1])[0] for k in range(1, multi)
+            )
         out.append(key)
     return out
 
 
-def _mci_graph(width: int, height: int):
+def _mci_graph(width: int, height: int, multi: int = 2):
     import av
 
     graph = av.filter.Graph()
     chain = [
         graph.add_buffer(width=width, height=height, format="rgb24", time_base=1 / _RATE),
         graph.add("format", "yuv444p"),
-        graph.add("minterpolate", MCI_OPTIONS.format(fps=2 * _RATE)),
+        graph.add("minterpolate", MCI_OPTIONS.format(fps=multi * _RATE)),
         graph.add("scale", f"{2 * width}:{2 * height}:flags=lanczos"),
         graph.add("format", "rgb24"),
         graph.add("buffersink"),
@@ -92,8 +94,9 @@ def _reflect_pad(lr: list[np.ndarray], pad: int) -> list[np.ndarray]:
     return [at(-k) for k in range(pad, 0, -1)] + list(lr) + [at(n - 1 + k) for k in range(1, pad + 1)]
 
 
-def mci_lanczos(lr: list[np.ndarray]) -> list[np.ndarray]:
-    """minterpolate (MCI) at LR, then lanczos ×2 (see the module doc); ``2N-1`` frames."""
+def mci_lanczos(lr: list[np.ndarray], multi: int = 2) -> list[np.ndarray]:
+    """minterpolate (MCI) at ``multi`` times the rate at LR, then lanczos ×2 (see the module
+    doc); ``multi (N-1) + 1`` frames (2N-1 by default)."""
     import av
 
     h, w = _check_frames(lr)
@@ -103,7 +106,7 @@ def mci_lanczos(lr: list[np.ndarray]) -> list[np.ndarray]:
         lr = [np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge") for f in lr]
     out: dict[int, np.ndarray] = {}
     try:
-        graph = _mci_graph(w + pw, h + ph)
+        graph = _mci_graph(w + pw, h + ph, multi)
 
         def drain() -> None:
             while True:
@@ -111,9 +114,9 @@ def mci_lanczos(lr: list[np.ndarray]) -> list[np.ndarray]:
                     frame = graph.vpull()
                 except (av.BlockingIOError, av.EOFError):
                     return
-                # output time in half LR frame intervals, minus the padding in front
-                t = round(frame.pts * frame.time_base * 2 * _RATE) - 2 * MCI_PAD
-                if 0 <= t <= 2 * n - 2:
+                # output time in 1/multi LR frame intervals, minus the padding in front
+                t = round(frame.pts * frame.time_base * multi * _RATE) - multi * MCI_PAD
+                if 0 <= t <= multi * (n - 1):
                     out[t] = frame.to_ndarray(format="rgb24")[: 2 * h, : 2 * w]
 
         for j, rgb in enumerate(_reflect_pad(lr, MCI_PAD)):
@@ -126,7 +129,7 @@ def mci_lanczos(lr: list[np.ndarray]) -> list[np.ndarray]:
         drain()
     except av.error.FFmpegError as e:
         raise StvsrError(f"minterpolate failed on {w}x{h} LR frames: {e}") from None
-    missing = [t for t in range(2 * n - 1) if t not in out]
+    missing = [t for t in range(multi * (n - 1) + 1) if t not in out]
     if missing:
         raise StvsrError(f"minterpolate produced no frame for t={missing[:5]} ({w}x{h} LR frames)")
-    return [np.ascontiguousarray(out[t]) for t in range(2 * n - 1)]
+    return [np.ascontiguousarray(out[t]) for t in range(multi * (n - 1) + 1)]

@@ -443,3 +443,14 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path, args, message):
     assert r.exit_code == 1
     assert r.output.startswith("error:") and message in r.output and len(r.output.strip().splitlines()) == 1
     assert "Traceback" not in r.output
+
+
+def test_baselines_make_every_frame_at_multi_4():
+    lr = moving_frames(3, 48, 32)
+    blend, mci = bicubic_blend(lr, multi=4), mci_lanczos(lr, multi=4)
+    assert len(blend) == len(mci) == 9 and all(f.shape == (64, 96, 3) for f in blend + mci)
+    assert np.array_equal(blend[0], bicubic_blend(lr)[0]) and np.array_equal(blend[4], bicubic_blend(lr)[2])
+    for k in (1, 2, 3):  # (1 - t) key_0 + t key_1 at t = k / 4, to rounding
+        want = (1 - k / 4) * blend[0].astype(float) + k / 4 * blend[4].astype(float)
+        assert np.abs(blend[k].astype(float) - want).max() <= 1.0
+    assert np.array_equal(mci[0::4][1], mci_lanczos(lr)[2])  # keyframes as at multi 2
