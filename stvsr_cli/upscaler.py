@@ -155,7 +155,7 @@ class Upscaler:
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return (width, height) if self.mode == "time" else (2 * width, 2 * height)
 
-    def _tile_size(self, h: int, w: int) -> int:
+    def tile_size(self, h: int, w: int) -> int:
         """LR tile side for a padded frame of ``h x w`` (0: the whole frame at once)."""
         if self.tile:
             return 0 if self.tile >= max(h, w) else self.tile
@@ -169,7 +169,7 @@ class Upscaler:
 
     def _run(self, fn, lr: list[torch.Tensor], hr: list[torch.Tensor], multiple: int | None = None) -> torch.Tensor:
         h, w = lr[0].shape[-2:]
-        tile = self._tile_size(h, w)
+        tile = self.tile_size(h, w)
         with self.arithmetic():
             if not tile:
                 out = fn(lr, hr)

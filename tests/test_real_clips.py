@@ -8,6 +8,7 @@ from stvsr_cli.video import EncodeSettings
 from .conftest import SAMPLE_CLIP, shared_path, video_facts
 
 FAST = EncodeSettings(preset="ultrafast")
+pytestmark = pytest.mark.slow  # real clips: the full suite (CI) runs them, the quick tier does not
 
 
 @pytest.mark.parametrize("name", ["realshort.mp4", "carphone_pristine.mp4"])
