@@ -454,3 +454,28 @@ def test_baselines_make_every_frame_at_multi_4():
         want = (1 - k / 4) * blend[0].astype(float) + k / 4 * blend[4].astype(float)
         assert np.abs(blend[k].astype(float) - want).max() <= 1.0
     assert np.array_equal(mci[0::4][1], mci_lanczos(lr)[2])  # keyframes as at multi 2
+
+
+def test_bench_multi_scores_every_frame_between_inputs_apart(tmp_path, blend_weights):
+    """--multi 3 on videos: inputs 3 frames apart, every method makes 3(N-1)+1 frames, keyframes
+    are t = 0, 3, 6, ..., the new frames are scored together and at each k/3."""
+    (tmp_path / "v").mkdir()
+    make_clip(tmp_path / "v" / "a.mp4", n=11, width=40, height=32, audio=False)  # 10 frames used: 3*3+1
+    config = BenchConfig(dataset="videos", data=tmp_path / "v", model=blend_weights, multi=3)
+    result = run_bench(config)
+    seq = result.sequences[0]
+    assert (seq["frames"], seq["scored_key"], seq["scored_mid"]) == (10, 4, 6)
+    assert "3" in result.protocol["text"] and result.protocol["multi"] == 3
+    by = {s["method"]: s for s in result.summary}
+    for method in ("bicubic_blend", "mci_lanczos", "model_st"):
+        assert by[method]["mid_psnr_1_3"] is not None and by[method]["mid_psnr_2_3"] is not None
+    assert "PSNR t=1/3" in markdown_tables(result)
+
+
+def test_bench_multi_is_refused_where_it_cannot_work(tmp_path, dvf, tiny_weights, blend_weights):
+    with pytest.raises(BenchError, match="--dataset videos"):
+        run_bench(BenchConfig(dataset="ucf101", data=dvf, model=blend_weights, multi=4))
+    (tmp_path / "v").mkdir()
+    make_clip(tmp_path / "v" / "a.mp4", n=5, width=40, height=32, audio=False)
+    with pytest.raises(BenchError, match="halfway"):
+        run_bench(BenchConfig(dataset="videos", data=tmp_path / "v", model=tiny_weights, multi=4))

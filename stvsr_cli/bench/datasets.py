@@ -17,15 +17,17 @@ from .protocol import DATASETS, BenchError, SkippedClip
 
 @dataclass
 class Clip:
-    """One scored sequence: ``lr`` N frames ``[h, w, 3]`` uint8; ``gt`` maps ``t`` to ``[2h, 2w, 3]``."""
+    """One scored sequence: ``lr`` N frames ``[h, w, 3]`` uint8; ``gt`` maps ``t`` to ``[2h, 2w, 3]``.
+    ``multi`` output frames per input interval: keyframes at ``t`` multiple of it (2: even ``t``)."""
 
     name: str
     lr: list[np.ndarray]
     gt: dict[int, np.ndarray]
+    multi: int = 2
 
     @property
     def out_frames(self) -> int:
-        return 2 * len(self.lr) - 1
+        return self.multi * (len(self.lr) - 1) + 1
 
 
 @dataclass
@@ -42,21 +44,22 @@ def _even_crop(frame: np.ndarray) -> np.ndarray:
     return frame[: h - h % 2, : w - w % 2]
 
 
-def clip_from_hr(name: str, hr: list[np.ndarray], antialias: bool = True) -> Clip:
-    """The protocol's clip for real frames ``hr`` (``2N-1`` uint8 RGB ``[H, W, 3]``): truth
-    cropped to even size, LR = even frames downscaled ×0.5 (``degrade``) and rounded."""
+def clip_from_hr(name: str, hr: list[np.ndarray], antialias: bool = True, multi: int = 2) -> Clip:
+    """The protocol's clip for real frames ``hr`` (``multi (N-1) + 1`` uint8 RGB ``[H, W, 3]``,
+    2N-1 by default): truth cropped to even size, LR = every ``multi``-th frame (the even ones
+    by default) downscaled ×0.5 (``degrade``) and rounded."""
     from ..degradation import degrade
 
-    if len(hr) % 2 == 0:
-        raise BenchError(f"{name}: a clip needs an odd number of frames (2N-1), got {len(hr)}")
+    if len(hr) % multi != 1 % multi or len(hr) < 1:
+        raise BenchError(f"{name}: a clip needs {multi}(N-1)+1 frames, got {len(hr)}")
     hr = [_even_crop(f) for f in hr]
     if any(f.shape != hr[0].shape for f in hr):
         raise BenchError(f"{name}: frames differ in size ({hr[0].shape[1]}x{hr[0].shape[0]} and others)")
     if hr[0].shape[0] < 2 or hr[0].shape[1] < 2:
         raise BenchError(f"{name}: frames are too small ({hr[0].shape[1]}x{hr[0].shape[0]})")
-    x = torch.from_numpy(np.stack(hr[0::2])).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, H, W]
+    x = torch.from_numpy(np.stack(hr[0::multi])).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, H, W]
     lr = (degrade(x, antialias=antialias) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return Clip(name, [np.ascontiguousarray(f) for f in lr], dict(enumerate(hr)))
+    return Clip(name, [np.ascontiguousarray(f) for f in lr], dict(enumerate(hr)), multi)
 
 
 def _image_clip(name: str, paths: list[Path], antialias: bool) -> ClipSource:
@@ -190,7 +193,7 @@ def _fisr_clip(name: str, lr_paths: list[Path], hr_paths: dict[int, Path]) -> Cl
     return Clip(name, lr, gt)
 
 
-def _videos(root: Path, antialias: bool, max_frames: int) -> tuple[list[ClipSource], list[str]]:
+def _videos(root: Path, antialias: bool, max_frames: int, multi: int = 2) -> tuple[list[ClipSource], list[str]]:
     from ..data import VIDEO_EXTENSIONS
     from ..video import probe
 
@@ -208,18 +211,18 @@ def _videos(root: Path, antialias: bool, max_frames: int) -> tuple[list[ClipSour
             continue
         if max_frames:
             count = min(count, max_frames) if count else max_frames
-        frames = count - (1 - count % 2) if count else 0
-        sources.append(ClipSource(name, lambda n=name, p=path: _video_clip(n, p, antialias, max_frames), frames))
+        frames = (count - 1) // multi * multi + 1 if count else 0
+        sources.append(ClipSource(name, lambda n=name, p=path: _video_clip(n, p, antialias, max_frames, multi), frames))
     return sources, warnings
 
 
-def _video_clip(name: str, path: Path, antialias: bool, max_frames: int) -> Clip:
+def _video_clip(name: str, path: Path, antialias: bool, max_frames: int, multi: int = 2) -> Clip:
     from ..video import read_frames
 
     hr = [rgb for rgb, _ in read_frames(path, max_frames=max_frames)]
-    if len(hr) < 3:
-        raise SkippedClip(f"videos: {name} skipped: needs at least 3 frames, has {len(hr)}")
-    return clip_from_hr(name, hr[: len(hr) - (1 - len(hr) % 2)], antialias)
+    if len(hr) < multi + 1:
+        raise SkippedClip(f"videos: {name} skipped: needs at least {multi + 1} frames, has {len(hr)}")
+    return clip_from_hr(name, hr[: (len(hr) - 1) // multi * multi + 1], antialias, multi)
 
 
 _LAYOUT_HINTS = {
@@ -232,10 +235,13 @@ _LAYOUT_HINTS = {
 
 
 def find_clips(
-    dataset: str, root: str | os.PathLike, antialias: bool = True, max_frames: int = 0
+    dataset: str, root: str | os.PathLike, antialias: bool = True, max_frames: int = 0, multi: int = 2
 ) -> tuple[list[ClipSource], list[str]]:
     """The clips of ``root`` in ``dataset``'s native layout, sorted, and warnings about skipped
-    ones. Raises ``BenchError`` for an unknown dataset, a missing folder or no usable clip."""
+    ones. Raises ``BenchError`` for an unknown dataset, a missing folder or no usable clip.
+    ``multi`` other than 2 (inputs ``multi`` frames apart) needs truth at every frame: ``videos``."""
+    if multi != 2 and dataset != "videos":
+        raise BenchError(f"--multi {multi} needs truth at every frame between inputs: use --dataset videos")
     root = Path(root)
     if dataset not in DATASETS:
         raise BenchError(f"unknown dataset {dataset!r}; choose {', '.join(DATASETS)}")
@@ -252,7 +258,7 @@ def find_clips(
     elif dataset == "fisr":
         sources, warnings = _fisr(root)
     else:
-        sources, warnings = _videos(root, antialias, max_frames)
+        sources, warnings = _videos(root, antialias, max_frames, multi)
     if not sources:
         raise BenchError(f"no {dataset} sequences found in {root} (expected {_LAYOUT_HINTS[dataset]})")
     return sources, warnings

@@ -105,13 +105,19 @@ def mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def score(frames: list[np.ndarray], gt: dict[int, np.ndarray], luma: bool = False) -> dict[str, Any]:
-    """Per-frame and per-clip scores of ``frames`` (``2N-1`` outputs) against ``gt``."""
+def position_key(k: int, multi: int) -> str:
+    """The summary key of the new frames' PSNR at ``t = k / multi``."""
+    return f"mid_psnr_{k}_{multi}"
+
+
+def score(frames: list[np.ndarray], gt: dict[int, np.ndarray], luma: bool = False, multi: int = 2) -> dict[str, Any]:
+    """Per-frame and per-clip scores of ``frames`` (``multi (N-1) + 1`` outputs) against ``gt``;
+    with ``multi`` > 2 also the new frames' PSNR per position ``k / multi`` (``mid_psnr_k_multi``)."""
     per_frame = []
     for t in sorted(gt):
         item = {
             "t": t,
-            "kind": "key" if t % 2 == 0 else "mid",
+            "kind": "key" if t % multi == 0 else "mid",
             "psnr": psnr(frames[t], gt[t]),
             "ssim": ssim(frames[t], gt[t]),
         }
@@ -123,6 +129,9 @@ def score(frames: list[np.ndarray], gt: dict[int, np.ndarray], luma: bool = Fals
     for kind in ("key", "mid"):
         for metric in metrics:
             out[f"{kind}_{metric}"] = mean([f[metric] for f in per_frame if f["kind"] == kind])
+    if multi > 2:
+        for k in range(1, multi):
+            out[position_key(k, multi)] = mean([f["psnr"] for f in per_frame if f["t"] % multi == k])
     out["frames"] = per_frame
     return out
 

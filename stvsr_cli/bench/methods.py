@@ -27,37 +27,43 @@ def parse_methods(text: str | None) -> tuple[str, ...]:
 
 
 @torch.inference_mode()
-def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
-    """The model rows for LR frames ``lr`` (uint8 ``[h, w, 3]``): ``{row: 2N-1 uint8 frames}``.
+def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...], multi: int = 2) -> dict[str, list[np.ndarray]]:
+    """The model rows for LR frames ``lr`` (uint8 ``[h, w, 3]``): ``{row: multi (N-1) + 1 uint8
+    frames}`` (2N-1 by default).
 
-    Keyframes are ``model.upscale(L(i))``, shared by every row; the intermediates of each pair
-    are ``streams`` + ``fuse`` (what ``model(l0, l1)`` computes, reusing the keyframes),
-    padded and cropped as ``Upscaler`` does (``keyframes``, ``pair_inputs``, ``to_frames``).
+    Keyframes are ``model.upscale(L(i))``, shared by every row; the new frames of each pair, at
+    ``t = k / multi``, are ``streams`` + ``fuse`` (what ``model(l0, l1)`` computes at the
+    midpoint, reusing the keyframes), padded and cropped as ``Upscaler`` does (``keyframes``,
+    ``pair_inputs``, ``to_frames``).
     """
     model = upscaler.model
     h, w = lr[0].shape[:2]
     keys: list[np.ndarray] = []
-    mids: dict[str, list[np.ndarray]] = {row: [] for row in rows}
+    mids: dict[str, list[list[np.ndarray]]] = {row: [] for row in rows}  # per pair, per t
     prev = None
     for frame in lr:
         x = upscaler.to_tensor([frame])  # [1, 3, h, w]
         hr = upscaler.keyframes(x)  # [1, 3, 2h, 2w]
         x, hr_padded = upscaler.pair_inputs(x, hr)
         if prev is not None:
-            with upscaler.arithmetic():
-                out = model.streams(prev[0], x, prev[1], hr_padded)
-                out.update(model.fuse(out["h_st"], out["h_ts"]))
             for row in rows:
-                mids[row].append(upscaler.to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
+                mids[row].append([])
+            for k in range(1, multi):
+                with upscaler.arithmetic():
+                    out = model.streams(prev[0], x, prev[1], hr_padded, k / multi)
+                    out.update(model.fuse(out["h_st"], out["h_ts"]))
+                for row in rows:
+                    mids[row][-1].append(upscaler.to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
         keys.append(upscaler.to_frames(hr, 2 * h, 2 * w)[0])
         prev = (x, hr_padded)
     return {row: interleave(keys, mids[row]) for row in rows}
 
 
-def interleave(keys: list[np.ndarray], mids: list[np.ndarray]) -> list[np.ndarray]:
+def interleave(keys: list[np.ndarray], mids: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Display order: each key, then the new frames of the pair it starts."""
     out = [keys[0]]
-    for mid, key in zip(mids, keys[1:], strict=True):
-        out += [mid, key]
+    for new, key in zip(mids, keys[1:], strict=True):
+        out += [*new, key]
     return out
 
 
@@ -72,19 +78,20 @@ class Engine:
 
 
 def build_engines(
-    methods: tuple[str, ...], model_path=None, device: str = "auto", precision: str = "auto"
+    methods: tuple[str, ...], model_path=None, device: str = "auto", precision: str = "auto", multi: int = 2
 ) -> tuple[list[Engine], dict[str, Any]]:
-    """Engines for ``methods`` and facts about the model (path, info) when one is used."""
+    """Engines for ``methods`` and facts about the model (path, info) when one is used; each
+    makes ``multi`` frames per input interval."""
     from ..baselines import bicubic_blend, mci_lanczos
 
     cpu = torch.device("cpu")
     engines = []
     if "bicubic_blend" in methods:
         engines.append(
-            Engine("bicubic_blend", ("bicubic_blend",), lambda lr: {"bicubic_blend": bicubic_blend(lr)}, cpu)
+            Engine("bicubic_blend", ("bicubic_blend",), lambda lr: {"bicubic_blend": bicubic_blend(lr, multi)}, cpu)
         )
     if "mci_lanczos" in methods:
-        engines.append(Engine("mci_lanczos", ("mci_lanczos",), lambda lr: {"mci_lanczos": mci_lanczos(lr)}, cpu))
+        engines.append(Engine("mci_lanczos", ("mci_lanczos",), lambda lr: {"mci_lanczos": mci_lanczos(lr, multi)}, cpu))
     rows = tuple(m for m in methods if m in MODEL_ROWS)
     facts: dict[str, Any] = {}
     if rows:
@@ -93,6 +100,8 @@ def build_engines(
 
         dev = resolve_device(device)
         model = load_model(model_path)
+        if multi != 2 and not getattr(model.temporal, "takes_timestep", False):
+            raise BenchError(f"--multi {multi}: this model's temporal network makes only the frame halfway")
         upscaler = Upscaler(model, dev, precision)
         facts = {
             "model": str(resolve_weights(model_path)),
@@ -101,7 +110,7 @@ def build_engines(
             # the row whose new frames `stvsr upscale` writes with this model
             "upscale_row": "model_st" if model.config.mid_from == "st" else "model_refined",
         }
-        engines.append(Engine("model", rows, lambda lr: model_outputs(upscaler, lr, rows), dev))
+        engines.append(Engine("model", rows, lambda lr: model_outputs(upscaler, lr, rows, multi), dev))
     return engines, facts
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .measure import position_key
 from .runner import BenchResult
 
 
@@ -53,11 +54,15 @@ def csv_rows(result: BenchResult) -> Iterator[dict[str, Any]]:
         yield {"sequence": "ALL", **{k: s.get(k) for k in CSV_FIELDS[1:]}}
 
 
-def summary_columns(luma: bool) -> list[tuple[str, str, int]]:
-    """The quality columns of a summary table: ``(header, summary key, decimals)``."""
+def summary_columns(luma: bool, multi: int = 2) -> list[tuple[str, str, int]]:
+    """The quality columns of a summary table: ``(header, summary key, decimals)``; with
+    ``multi`` > 2 also the new frames' PSNR at each ``t = k / multi``."""
     cols = [("key PSNR", "key_psnr", 2), ("mid PSNR", "mid_psnr", 2), ("key SSIM", "key_ssim", 4)]
     cols += [("mid SSIM", "mid_ssim", 4)]
-    return cols + ([("key PSNR-Y", "key_psnr_y", 2), ("mid PSNR-Y", "mid_psnr_y", 2)] if luma else [])
+    cols += [("key PSNR-Y", "key_psnr_y", 2), ("mid PSNR-Y", "mid_psnr_y", 2)] if luma else []
+    if multi > 2:
+        cols += [(f"PSNR t={k}/{multi}", position_key(k, multi), 2) for k in range(1, multi)]
+    return cols
 
 
 def format_value(value: float | None, digits: int) -> str:
@@ -68,7 +73,8 @@ def format_value(value: float | None, digits: int) -> str:
 def markdown_tables(result: BenchResult) -> str:
     """Paper-style Markdown: the summary (PSNR in dB to 2 decimals, SSIM to 4, output frames/s),
     then mid-frame PSNR per sequence and method, the table behind per-scene claims."""
-    cols = summary_columns(result.protocol.get("metric") == "y") + [("frames/s", "fps", 2)]
+    multi = result.protocol.get("multi", 2)
+    cols = summary_columns(result.protocol.get("metric") == "y", multi) + [("frames/s", "fps", 2)]
 
     def table(header: list[str], rows: list[list[str]]) -> list[str]:
         align = ["---"] + ["---:"] * (len(header) - 1)

@@ -15,7 +15,7 @@ from ..errors import StvsrError
 from ..metrics import PSNR_CAP
 from ..names import DEFAULT_DEGRADATION
 from .datasets import Clip, find_clips
-from .measure import device_name, mean, measure, score
+from .measure import device_name, mean, measure, position_key, score
 from .methods import build_engines
 from .protocol import DEGRADATION_TEXT, DEGRADATIONS, FISR_PROTOCOL, METHODS, METRICS, PROTOCOL, BenchError, SkippedClip
 
@@ -33,6 +33,7 @@ class BenchConfig:
     limit: int = 0  # sequences, 0 = all
     max_frames: int = 0  # videos: first frames per clip, 0 = all
     save_examples: str | os.PathLike | None = None
+    multi: int = 2  # output frames per input interval: inputs this many frames apart (videos only)
 
 
 @dataclass
@@ -46,11 +47,18 @@ class BenchResult:
         return {"protocol": self.protocol, "sequences": self.sequences, "summary": self.summary}
 
 
-def protocol_text(dataset: str, degradation: str) -> str:
+def protocol_text(dataset: str, degradation: str, multi: int = 2) -> str:
     """The evaluation protocol in words (printed above the table and stored in the JSON)."""
     if dataset == "fisr":
         return FISR_PROTOCOL.format(cap=PSNR_CAP)
-    return PROTOCOL.format(degradation=DEGRADATION_TEXT[degradation], cap=PSNR_CAP)
+    text = PROTOCOL.format(degradation=DEGRADATION_TEXT[degradation], cap=PSNR_CAP)
+    if multi == 2:
+        return text
+    return (
+        f"As below with inputs {multi} frames apart (--multi {multi}): LR input = frames at t multiple of "
+        f"{multi}, every method makes all {multi}(N-1)+1 frames, keyframes are those t, the others are scored "
+        f"together (mid) and per position k/{multi}. " + text
+    )
 
 
 def check_config(config: BenchConfig) -> None:
@@ -62,6 +70,8 @@ def check_config(config: BenchConfig) -> None:
         raise BenchError("--limit and --max-frames must be 0 (all) or positive")
     if config.max_frames in (1, 2):
         raise BenchError("--max-frames must be at least 3 (a keyframe pair and its intermediate)")
+    if config.multi < 2:
+        raise BenchError(f"--multi must be at least 2, not {config.multi}")
     if not config.methods:
         raise BenchError(f"no method selected; choose from {', '.join(METHODS)}")
     unknown = [m for m in config.methods if m not in METHODS]
@@ -79,11 +89,11 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
     check_config(config)
     methods = tuple(m for m in METHODS if m in config.methods)
     sources, warnings = find_clips(
-        config.dataset, config.data, config.degradation == DEFAULT_DEGRADATION, config.max_frames
+        config.dataset, config.data, config.degradation == DEFAULT_DEGRADATION, config.max_frames, config.multi
     )
     if config.limit:
         sources = sources[: config.limit]
-    engines, facts = build_engines(methods, config.model, config.device, config.precision)
+    engines, facts = build_engines(methods, config.model, config.device, config.precision, config.multi)
     luma = config.metric == "y"
     examples_dir = Path(config.save_examples) if config.save_examples else None
     if examples_dir is not None:
@@ -111,8 +121,8 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
             "lr_size": [clip.lr[0].shape[1], clip.lr[0].shape[0]],
             "hr_size": [2 * clip.lr[0].shape[1], 2 * clip.lr[0].shape[0]],
             "frames": clip.out_frames,
-            "scored_key": sum(1 for t in clip.gt if t % 2 == 0),
-            "scored_mid": sum(1 for t in clip.gt if t % 2),
+            "scored_key": sum(1 for t in clip.gt if t % clip.multi == 0),
+            "scored_mid": sum(1 for t in clip.gt if t % clip.multi),
             "results": [],
         }
         picked: dict[str, np.ndarray] = {}
@@ -125,7 +135,7 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
                     raise StvsrError(f"{row} produced {len(frames)} frames for {clip.name}, expected {clip.out_frames}")
                 result = {
                     "method": row,
-                    **score(frames, clip.gt, luma),
+                    **score(frames, clip.gt, luma, clip.multi),
                     "seconds": seconds,
                     "fps": clip.out_frames / seconds if seconds > 0 else None,
                     "peak_mem_mb": peak,
@@ -156,7 +166,9 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
     for m in methods:
         rows = [r for s in sequences for r in s["results"] if r["method"] == m]
         item: dict[str, Any] = {"method": m}
-        for key in ("key_psnr", "mid_psnr", "key_ssim", "mid_ssim") + (("key_psnr_y", "mid_psnr_y") if luma else ()):
+        positions = tuple(position_key(k, config.multi) for k in range(1, config.multi)) if config.multi > 2 else ()
+        luma_keys = ("key_psnr_y", "mid_psnr_y") if luma else ()
+        for key in ("key_psnr", "mid_psnr", "key_ssim", "mid_ssim", *luma_keys, *positions):
             item[key] = mean([r[key] for r in rows if r[key] is not None])
         t = totals[m]
         item["fps"] = t["frames"] / t["seconds"] if t["seconds"] > 0 else None
@@ -167,7 +179,8 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
         summary.append(item)
 
     protocol = {
-        "text": protocol_text(config.dataset, config.degradation),
+        "text": protocol_text(config.dataset, config.degradation, config.multi),
+        "multi": config.multi,
         "dataset": config.dataset,
         "data": str(config.data),
         "degradation": config.degradation if config.dataset != "fisr" else "given (FISR LR frames)",
@@ -191,5 +204,5 @@ def run_bench(config: BenchConfig, progress=None) -> BenchResult:
 
 def _example_t(clip: Clip) -> int:
     """The scored intermediate nearest the middle of the clip (a keyframe if none)."""
-    scored = sorted(clip.gt, key=lambda t: (t % 2 == 0, abs(t - (clip.out_frames - 1) / 2), t))
+    scored = sorted(clip.gt, key=lambda t: (t % clip.multi == 0, abs(t - (clip.out_frames - 1) / 2), t))
     return scored[0]

@@ -35,6 +35,14 @@ def bench(
     metric: Annotated[str, typer.Option(help="rgb, or y to add BT.601 luma PSNR.")] = "rgb",
     limit: Annotated[int, typer.Option(min=0, help="Score only the first N sequences (0: all).")] = 0,
     max_frames: Annotated[int, typer.Option(min=0, help="videos: use the first N frames of each clip (0: all).")] = 0,
+    multi: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="videos: inputs N frames apart, every frame between them scored (per position k/N too); "
+            "the upscale option --multi N's frames.",
+        ),
+    ] = 2,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write per-sequence and summary rows as CSV.")
@@ -69,6 +77,7 @@ def bench(
             limit=limit,
             max_frames=max_frames,
             save_examples=save_examples,
+            multi=multi,
         )
         result = run_bench(config, progress=reporter)
     except StvsrError as e:
@@ -105,7 +114,7 @@ def print_bench(result) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
     n = p["sequences"]
     table = Table(title=f"stvsr bench: {p['dataset']} ({n} sequence{'s' if n != 1 else ''}, {p['data']})")
-    cols = summary_columns(p.get("metric") == "y")
+    cols = summary_columns(p.get("metric") == "y", p.get("multi", 2))
     cols += [("frames/s", "fps", 2), ("ms/frame", "ms_per_frame", 1), ("peak MiB", "peak_mem_mb", 0)]
     table.add_column("method", justify="left")
     for header, _, _ in cols:
