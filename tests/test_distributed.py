@@ -92,7 +92,8 @@ def test_a_killed_process_leaves_its_segments_and_the_rerun_redoes_only_the_miss
     run = torchrun(*args, tag=tag, wait=False)
     try:
         deadline = time.monotonic() + 300
-        while not (segments / "segment-00001.json").exists():  # rank 1 has finished a segment
+        # both have finished a segment (rank 0 makes 0, 2, ...; rank 1 makes 1, 3, ...)
+        while not all((segments / f"segment-0000{j}.json").exists() for j in (0, 1)):
             assert run.poll() is None and time.monotonic() < deadline, run.stdout.read().decode()
             time.sleep(0.05)
         pid = _worker_pid(tag, 1)
