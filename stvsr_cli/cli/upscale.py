@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..errors import StvsrError
-from ..names import DEFAULT_SCENE_THRESHOLD
+from ..options import UpscaleOptions as _OPT
+from ..video import EncodeSettings as _ENC
 from .app import CompileMode, Device, MidFrom, Mode, Precision, app, fail
 
 
@@ -36,7 +37,7 @@ def upscale(
     precision: Annotated[
         Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
     ] = Precision.auto,
-    batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = _OPT.batch,
     compile: Annotated[
         CompileMode,
         typer.Option(
@@ -54,10 +55,10 @@ def upscale(
             help="Frame rate ×N: N−1 new frames between each pair of input frames (F frames in, N·(F−1)+1 out); "
             "needs a temporal net that takes any time (the default model's).",
         ),
-    ] = 2,
+    ] = _OPT.multi,
     input_fps: Annotated[
         str, typer.Option(help="Frame rate of an image-sequence input (25, 23.976, 24000/1001).")
-    ] = "25",
+    ] = str(_OPT.input_fps),
     fps: Annotated[
         str | None,
         typer.Option(
@@ -78,8 +79,8 @@ def upscale(
             help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...); default: VP9 for .webm, else x264."
         ),
     ] = None,
-    crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = 18,
-    preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = "medium",
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (x264/x265/vpx/av1).")] = _ENC.crf,
+    preset: Annotated[str, typer.Option(help="Encoder preset (x264/x265).")] = _ENC.preset,
     pix_fmt: Annotated[
         str | None,
         typer.Option(
@@ -98,11 +99,13 @@ def upscale(
     ] = None,
     tile: Annotated[
         int, typer.Option(min=0, help="Process LR frames in tiles of this size (0: automatic on large frames).")
-    ] = 0,
+    ] = _OPT.tile,
     scene_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Scene-cut sensitivity; no blending across a cut. 0 turns it off.")
-    ] = DEFAULT_SCENE_THRESHOLD,
-    frames: Annotated[int, typer.Option(min=0, help="Only the first N input frames (a quick preview); 0: all.")] = 0,
+    ] = _OPT.scene_threshold,
+    frames: Annotated[
+        int, typer.Option(min=0, help="Only the first N input frames (a quick preview); 0: all.")
+    ] = _OPT.max_frames,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     resume: Annotated[
         bool,
@@ -113,7 +116,7 @@ def upscale(
     ] = False,
     segment_frames: Annotated[
         int, typer.Option(min=0, help="With --resume: input frames per segment (0: about 10 seconds).")
-    ] = 0,
+    ] = _OPT.segment_frames,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     json_report: Annotated[
         Path | None,
