@@ -623,3 +623,16 @@ def test_a_backbone_file_replaces_its_part_and_the_run_resumes_and_upscales(tmp_
     )
     assert result.exit_code == 0, result.output
     assert video_facts(tmp_path / "o.mkv")["frames"] == 5
+
+
+def test_freeze_keeps_a_part_as_it_is_through_a_joint_stage(tmp_path, vimeo, random_init):
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=2, stage="joint", init=str(random_init))
+    frozen = dataclasses.replace(config, freeze=("temporal",))
+    before = load_model(random_init).state_dict()
+    after = load_model(train(frozen)).state_dict()
+    changed = {name for name, value in after.items() if not torch.equal(value, before[name])}
+    assert not any(name.startswith("temporal.") for name in changed)  # frozen
+    for part in ("spatial.", "fusion.", "refine."):  # trained
+        assert any(name.startswith(part) for name in changed), part
+    with pytest.raises(StvsrError, match="--freeze"):
+        train(dataclasses.replace(config, out=str(tmp_path / "bad"), freeze=("motion",)))

@@ -50,6 +50,13 @@ def train(
             "the rest start fresh."
         ),
     ] = None,
+    freeze: Annotated[
+        str,
+        typer.Option(
+            help="Parts no stage trains (comma-separated: spatial,temporal,fusion,refine), e.g. temporal "
+            "to fine-tune the rest jointly around a pretrained RIFE."
+        ),
+    ] = "",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
@@ -142,6 +149,7 @@ def train(
         seed=seed,
         init=str(init) if init else None,
         init_modules=tuple(p.strip() for p in init_modules.split(",")) if init_modules is not None else None,
+        freeze=tuple(p.strip() for p in freeze.split(",") if p.strip()),
         model_config=str(model_config) if model_config else None,
         grow=grow,
         backbones=tuple(str(b) for b in backbone or ()),

@@ -167,4 +167,5 @@ RESUME_KEYS = (
     "still_fraction",
     "min_scale",
     "video_memory",
+    "freeze",
 )

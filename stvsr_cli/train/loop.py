@@ -53,6 +53,9 @@ def check_config(config: TrainConfig) -> None:
         unknown = sorted(set(config.init_modules) - set(MODEL_PARTS))
         if unknown or not config.init_modules:
             raise StvsrError(f"--init-modules takes parts among {', '.join(MODEL_PARTS)}, not {unknown or 'nothing'}")
+    unknown = sorted(set(config.freeze) - set(MODEL_PARTS))
+    if unknown:
+        raise StvsrError(f"--freeze takes parts among {', '.join(MODEL_PARTS)}, not {', '.join(unknown)}")
     if config.backbones and config.grow:
         raise StvsrError("--backbone and --grow cannot be combined")
     if config.grow and (not config.init or not config.model_config or config.init_modules):
@@ -144,7 +147,7 @@ def _train(
         for stage, first, end in stage_plan(config):
             if end <= step:
                 continue
-            params = set_trainable(model, stage)
+            params = set_trainable(model, stage, config.freeze)
             optimizer = torch.optim.RAdam(params, lr=config.lr)
             if opt_state is not None and opt_stage == stage:
                 optimizer.load_state_dict(opt_state)

@@ -45,6 +45,7 @@ class TrainConfig:
     log_every: int = 10
     init: str | None = None  # start from these weights (fine-tuning)
     init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
+    freeze: tuple[str, ...] = ()  # parts kept as they are in every stage (e.g. a pretrained temporal net)
     model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
     grow: bool = False  # `model_config` is `init`'s architecture with more residual blocks: they start as identity
     backbones: tuple[str, ...] = ()  # backbone files (import-weights): each replaces the part of its role
@@ -88,10 +89,13 @@ def trainable_modules(model: DualStream, stage: str) -> list[nn.Module]:
     }[stage]
 
 
-def set_trainable(model: DualStream, stage: str) -> list[nn.Parameter]:
+def set_trainable(model: DualStream, stage: str, freeze: tuple[str, ...] = ()) -> list[nn.Parameter]:
+    """What ``stage`` trains, less the ``freeze`` parts (``MODEL_PARTS`` names)."""
     model.requires_grad_(False)
     for module in trainable_modules(model, stage):
         module.requires_grad_(True)
+    for part in freeze:
+        getattr(model, part).requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
 
 
