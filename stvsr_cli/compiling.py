@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .errors import StvsrError
+
 COMPILE_MODES = ("auto", "on", "off")
 AUTO_MIN_FRAMES = 1500
 
@@ -41,6 +43,8 @@ class CompiledOrEager:
         if self.compiled is not None:
             try:
                 return self.compiled(*args, **kwargs)
+            except StvsrError:  # an interruption (Ctrl-C, SIGTERM) is not the compiler's failure
+                raise
             except Exception as e:  # noqa: BLE001 (any compiler failure: fall back, the run goes on)
                 self.compiled = None
                 reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__

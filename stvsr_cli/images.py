@@ -232,13 +232,16 @@ class PictureWriter:
         pass
 
     def close(self) -> None:
-        """Move the pictures into place (the old sequence's first, with ``overwrite``)."""
+        """Move the pictures into place (replacing same-named ones), then, with ``overwrite``,
+        remove the old sequence's pictures beyond the new one's."""
         try:
-            if self.overwrite:
-                for old in matching_files(self.pattern):
-                    old.unlink()
+            old = matching_files(self.pattern) if self.overwrite else []
             for path in self.written:
                 os.replace(path, self.pattern.parent / path.name)
+            new = {path.name for path in self.written}
+            for path in old:
+                if path.name not in new:
+                    path.unlink()
         except OSError as e:
             from .video import write_error
 

@@ -94,17 +94,28 @@ class SegmentStore:
     def path(self, index: int) -> Path:
         return self.folder / f"segment-{index:05d}.{SEGMENT_FORMAT}"
 
-    def entries(self) -> dict[int, dict]:
-        """The finished segments: ``{index: entry}``."""
-        found = {}
+    def indices(self) -> set[int]:
+        """The indices of the segments with an entry (names only: nothing is read)."""
+        found = set()
         for path in self.folder.glob("segment-*.json"):
             try:
-                index, entry = int(path.stem.split("-")[1]), json.loads(path.read_text())
-            except (ValueError, IndexError, OSError):
+                found.add(int(path.stem.split("-")[1]))
+            except (ValueError, IndexError):
                 continue
-            if isinstance(entry, dict) and self.path(index).is_file():
-                found[index] = entry
         return found
+
+    def entry(self, index: int) -> dict | None:
+        """Segment ``index``'s entry, or ``None`` where it is not finished (or unreadable)."""
+        try:
+            entry = json.loads(self.path(index).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and self.path(index).is_file() else None
+
+    def entries(self) -> dict[int, dict]:
+        """The finished segments: ``{index: entry}``."""
+        found = {index: self.entry(index) for index in self.indices()}
+        return {index: entry for index, entry in found.items() if entry is not None}
 
     def add(self, index: int, entry: dict) -> None:
         try:
@@ -190,8 +201,10 @@ def run_in_segments(job: Job, ranks: Ranks | None = None) -> tuple[int, int]:
     counted: set[int] = set()  # segments whose outputs the progress bar has counted
 
     def count_finished() -> None:
-        for index, entry in store.entries().items():
-            if index not in counted:
+        """Advance the progress by the segments finished (here or elsewhere) not counted yet."""
+        for index in sorted(store.indices() - counted):
+            entry = store.entry(index)
+            if entry is not None:
                 counted.add(index)
                 job.advance(entry["outputs"])
 
@@ -218,8 +231,6 @@ def run_in_segments(job: Job, ranks: Ranks | None = None) -> tuple[int, int]:
                 if index in done or (ranks is not None and index % ranks.world != ranks.rank):
                     for _ in range(k):  # another's, or finished before: its frames pass
                         frames.pop()
-                    if main:
-                        count_finished()
                     continue
                 part = store.path(index).with_name(store.path(index).name + ".part")
                 writer = job.writer(part, container_format=SEGMENT_FORMAT)
@@ -248,7 +259,8 @@ def run_in_segments(job: Job, ranks: Ranks | None = None) -> tuple[int, int]:
                     "rank": ranks.rank if ranks is not None else 0,  # which process made it
                 }
                 store.add(index, entry)
-                counted.add(index)
+                if main:
+                    count_finished()  # this one, and what the other processes have finished meanwhile
             reader.close()
             reader = None
             source.close()
@@ -257,6 +269,7 @@ def run_in_segments(job: Job, ranks: Ranks | None = None) -> tuple[int, int]:
             barrier()  # every process has made its segments
             if not main:
                 return 0, 0
+            count_finished()
         done = store.entries()
         missing = [j for j in range(segments) if j not in done]
         if not done or missing:

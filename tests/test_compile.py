@@ -71,3 +71,21 @@ def test_compiled_networks_give_the_same_frames(tiny_model):
     out = list(upscaler.run(frames))  # compiled, or (no compiler here) the fallback: the same frames either way
     for a, b in zip(ref, out, strict=True):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_an_interruption_inside_a_compiled_call_is_not_taken_for_a_compiler_failure(monkeypatch):
+    from stvsr_cli.compiling import CompiledOrEager
+    from stvsr_cli.errors import Interrupted
+
+    def interrupted(fn, **_):
+        def compiled(*args, **kwargs):
+            raise Interrupted("stopped by SIGINT; no output was written")
+
+        return compiled
+
+    monkeypatch.setattr(compiling.torch, "compile", interrupted)
+    warnings: list[str] = []
+    wrapped = CompiledOrEager(lambda: "eager", warnings.append)
+    with pytest.raises(Interrupted):
+        wrapped()
+    assert warnings == []

@@ -34,6 +34,12 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+# the --precision option of every command that runs the model
+PrecisionOption = Annotated[
+    Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
+]
+
+
 class CompileMode(str, Enum):
     auto = "auto"
     on = "on"

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import StvsrError
 from ..names import DEFAULT_DEGRADATION
-from .app import Device, Precision, app, fail
+from .app import Device, Precision, PrecisionOption, app, fail
 
 
 @app.command()
@@ -26,9 +26,7 @@ def bench(
         Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name for the model rows.")
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs (baselines run on the CPU).")] = Device.auto,
-    precision: Annotated[
-        Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
-    ] = Precision.auto,
+    precision: PrecisionOption = Precision.auto,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
     ] = DEFAULT_DEGRADATION,

@@ -10,7 +10,7 @@ import typer
 from ..errors import StvsrError
 from ..options import UpscaleOptions as _OPT
 from ..video import EncodeSettings as _ENC
-from .app import CompileMode, Device, MidFrom, Mode, Precision, app, fail
+from .app import CompileMode, Device, MidFrom, Mode, Precision, PrecisionOption, app, fail
 
 
 @app.command()
@@ -34,9 +34,7 @@ def upscale(
         Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name (default, fast).")
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
-    precision: Annotated[
-        Precision, typer.Option(help="Model arithmetic. auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
-    ] = Precision.auto,
+    precision: PrecisionOption = Precision.auto,
     batch: Annotated[int, typer.Option(min=1, max=64, help="Frame pairs per model call.")] = _OPT.batch,
     compile: Annotated[
         CompileMode,
