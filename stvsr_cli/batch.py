@@ -17,7 +17,7 @@ from typing import Any
 
 from .distributed import Ranks, gather, process_group
 from .errors import InputError, Interrupted, OutputError, StvsrError, Terminated
-from .images import natural_key
+from .files import natural_key
 
 # files with these extensions are meant to be videos: one FFmpeg cannot open is a failure
 VIDEO_SUFFIXES = {
@@ -126,7 +126,9 @@ def _upscale_files(src: Path, dst: Path, options, progress, announce, is_mine) -
         raise OutputError(f"output is a file, not a folder: {dst}")
     if dst.resolve() == src.resolve():
         raise OutputError(f"output folder is the input folder: {dst} (the outputs would replace the inputs)")
-    files = sorted((p for p in src.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
+    files = sorted(
+        (p for p in src.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: natural_key(p.name)
+    )
     dst.mkdir(parents=True, exist_ok=True)
     result = FolderResult()
     # which files are videos: those FFmpeg opens as one; a damaged file with a video's extension

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .degradation import degrade  # noqa: F401 (training data is degraded by the protocol's own)
 from .errors import StvsrError
+from .names import VIDEO_MEMORY_GIB
 from .scene import coarse_view
 
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m"}
@@ -98,8 +99,7 @@ def video_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
-# Decoded video is held in memory (uint8 RGB) for the whole run; this bounds it.
-VIDEO_MEMORY_GIB = 8.0
+# Decoded video is held in memory (uint8 RGB) for the whole run; VIDEO_MEMORY_GIB bounds it.
 WINDOW_FRAMES = 24  # consecutive frames per window when a clip is kept in windows
 
 
@@ -203,11 +203,17 @@ def load_sequences(
 class SampleConfig:
     crop: int = 128  # HR crop side, even
     strides: tuple[int, ...] = (1, 2, 3)  # frame strides (more motion from larger ones)
+    # strides from a sample's first frame to its last: n = 2 gives the frame halfway (t = 1/2);
+    # n > 2 gives the frame k strides in, k in 1..n-1 (t = k/n), for frames at any t
+    spans: tuple[int, ...] = (2,)
     max_still_shift: int = 12  # HR pixels per frame for synthetic pans of stills
     # each sample's content is shown at a random scale s in [min_scale, 1]: a crop of side
     # crop / s is resized to crop (antialiased bicubic). s < 1 turns soft or compressed source
     # footage into sharper, cleaner HR truth (and shrinks its motion by s); 1: no resampling
     min_scale: float = 1.0
+    # the enlarged crop is capped at a small source's side (False: mirror-padded past it, how
+    # samples were drawn before the cap existed; kept so that the recipe reruns such a stage)
+    cap_to_source: bool = True
 
 
 class TripletSampler:
@@ -228,20 +234,32 @@ class TripletSampler:
         self.config = config
         self.seed = seed
         self.still_fraction = still_fraction if self.stills else 0.0
-        weights = np.array([math.sqrt(len(s)) for s in self.sequences], dtype=np.float64)
-        self.weights = weights / weights.sum() if len(weights) else weights
+        # sequences drawn in proportion to the square root of their length, among those long
+        # enough for the span (n + 1 frames)
+        self.weights = {}
+        for n in config.spans:
+            weights = np.array([math.sqrt(len(s)) * (len(s) > n) for s in self.sequences], dtype=np.float64)
+            if self.sequences and not weights.sum():
+                raise StvsrError(f"no training sequence has the {n + 1} frames a span of {n} needs (--spans)")
+            self.weights[n] = weights / weights.sum() if len(weights) else weights
         self._still_cache: dict[int, np.ndarray] = {}
 
     def sample(self, index: int) -> torch.Tensor:
-        """HR triplet ``[3, 3, crop, crop]`` uint8 for sample ``index``."""
+        """HR triplet ``[3, 3, crop, crop]`` uint8 for sample ``index`` (``sample_timed``)."""
+        return self.sample_timed(index)[0]
+
+    def sample_timed(self, index: int) -> tuple[torch.Tensor, float]:
+        """HR frames ``[3, 3, crop, crop]`` uint8 for sample ``index``: the first and the last
+        frame, and between them (second) the truth at time ``t`` in (0, 1), also returned."""
+        k, n = self.interval(index)
         rng = np.random.default_rng([self.seed, index])
         crop = self.config.crop
         if self.config.min_scale < 1.0:  # drawn only then: the default samples stay as they were
             crop = 2 * round(crop / rng.uniform(self.config.min_scale, 1.0) / 2)
         if self.sequences and rng.random() >= self.still_fraction:
-            frames = self._from_sequence(rng, crop)
+            frames = self._from_sequence(rng, crop, (0, k, n))
         else:
-            frames = self._from_still(rng, crop)
+            frames = self._from_still(rng, crop, (0, k, n))
         if frames.shape[1] != self.config.crop:
             frames = resize_frames(frames, self.config.crop)
         if rng.random() < 0.5:
@@ -249,16 +267,27 @@ class TripletSampler:
         if rng.random() < 0.5:
             frames = frames[:, ::-1]  # vertical flip
         if rng.random() < 0.5:
-            frames = frames[::-1]  # temporal reversal
-        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+            frames, k = frames[::-1], n - k  # temporal reversal
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2), k / n
 
-    def _from_sequence(self, rng: np.random.Generator, crop: int) -> np.ndarray:
+    def interval(self, index: int) -> tuple[int, int]:
+        """``(k, n)`` of sample ``index`` before any reversal: its frames are 0, k and n strides
+        from its start. Drawn apart from the rest of the sample, so that samples with only
+        ``n = 2`` stay what they were before ``spans`` existed."""
+        if self.config.spans == (2,):
+            return 1, 2
+        rng = np.random.default_rng([self.seed, index, 1])
+        n = int(self.config.spans[rng.integers(len(self.config.spans))])
+        return int(rng.integers(1, n)), n
+
+    def _from_sequence(self, rng: np.random.Generator, crop: int, positions: tuple[int, int, int]) -> np.ndarray:
         for _ in range(8):  # a triplet across a shot cut teaches nothing: draw another
-            seq = self.sequences[rng.choice(len(self.sequences), p=self.weights)]
-            strides = [s for s in self.config.strides if 2 * s < len(seq)] or [1]
+            span = positions[-1]
+            seq = self.sequences[rng.choice(len(self.sequences), p=self.weights[span])]
+            strides = [s for s in self.config.strides if span * s < len(seq)] or [1]
             stride = strides[rng.integers(len(strides))]
-            start = int(rng.integers(0, len(seq) - 2 * stride))
-            frames = np.stack([seq.frame(start + k * stride) for k in range(3)])
+            start = int(rng.integers(0, len(seq) - span * stride))
+            frames = np.stack([seq.frame(start + p * stride) for p in positions])
             frames = self._crop(frames, rng, self._fit(crop, min(frames.shape[1:3])))
             if not looks_like_cut(frames[0], frames[2]):
                 break
@@ -268,6 +297,8 @@ class TripletSampler:
         """``crop`` (enlarged for ``min_scale``) capped at the source's usable ``side``, so a
         small source is shown at the smallest scale it allows rather than mirror-padded; never
         below the configured crop (a source smaller than that is still reflection-padded)."""
+        if not self.config.cap_to_source:
+            return crop
         return max(self.config.crop, min(crop, side - side % 2))
 
     @staticmethod
@@ -280,7 +311,7 @@ class TripletSampler:
         x = int(rng.integers(0, w - c + 1))
         return frames[:, y : y + c, x : x + c]
 
-    def _from_still(self, rng: np.random.Generator, c: int) -> np.ndarray:
+    def _from_still(self, rng: np.random.Generator, c: int, positions: tuple[int, int, int]) -> np.ndarray:
         k = int(rng.integers(len(self.stills)))
         if k not in self._still_cache:
             self._still_cache[k] = self.stills[k].frame(0)
@@ -289,18 +320,20 @@ class TripletSampler:
         # integer HR shifts: exact ground truth, and odd shifts are half-pixel moves at LR
         dx, dy = (int(v) for v in rng.integers(-m, m + 1, size=2))
         h, w = img.shape[:2]
-        c = self._fit(c, min(h - 2 * abs(dy), w - 2 * abs(dx)))
-        need_h, need_w = c + 2 * abs(dy), c + 2 * abs(dx)
+        n = positions[-1]  # the pan moves (dx, dy) per stride
+        c = self._fit(c, min(h - n * abs(dy), w - n * abs(dx)))
+        need_h, need_w = c + n * abs(dy), c + n * abs(dx)
         if h < need_h or w < need_w:
             img = np.pad(img, ((0, max(need_h - h, 0)), (0, max(need_w - w, 0)), (0, 0)), mode="reflect")
             h, w = img.shape[:2]
-        y0 = int(rng.integers(0, h - need_h + 1)) + (2 * abs(dy) if dy < 0 else 0)
-        x0 = int(rng.integers(0, w - need_w + 1)) + (2 * abs(dx) if dx < 0 else 0)
-        return np.stack([img[y0 + t * dy : y0 + t * dy + c, x0 + t * dx : x0 + t * dx + c] for t in range(3)])
+        y0 = int(rng.integers(0, h - need_h + 1)) + (n * abs(dy) if dy < 0 else 0)
+        x0 = int(rng.integers(0, w - need_w + 1)) + (n * abs(dx) if dx < 0 else 0)
+        return np.stack([img[y0 + p * dy : y0 + p * dy + c, x0 + p * dx : x0 + p * dx + c] for p in positions])
 
-    def batch(self, indices: list[int]) -> torch.Tensor:
-        """``[B, 3 frames, 3, crop, crop]`` uint8."""
-        return torch.stack([self.sample(i) for i in indices])
+    def batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, 3 frames, 3, crop, crop]`` uint8 and the middle frames' times ``[B]`` float32."""
+        samples = [self.sample_timed(i) for i in indices]
+        return torch.stack([f for f, _ in samples]), torch.tensor([t for _, t in samples], dtype=torch.float32)
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:

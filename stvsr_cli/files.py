@@ -1,9 +1,17 @@
-"""Writing small files so that readers see the old one or the new one, never half of one."""
+"""Files: their order as people number them (``natural_key``), and writing small ones so that
+readers see the old one or the new one, never half of one."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+
+def natural_key(name: str | os.PathLike) -> list:
+    """Sort key for file names (or relative paths): digit runs compare as numbers and letters
+    without case (``shot2.png`` before ``Shot10.png``)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", os.fspath(name))]
 
 
 def write_atomically(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:

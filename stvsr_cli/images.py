@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, OutputError, UsageError
+from .files import natural_key
 from .video.reading import FRAME
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -42,11 +43,6 @@ def is_pattern(path: Path) -> bool:
 
 def is_image_sequence_input(path: Path) -> bool:
     return path.is_dir() or is_pattern(path)
-
-
-def natural_key(path: Path) -> list:
-    """Sort key: digit runs compare as numbers (``2.png`` before ``10.png``)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def _pattern_regex(pattern: Path) -> re.Pattern:
@@ -74,7 +70,8 @@ def list_pictures(path: Path) -> list[Path]:
     (``2.png`` before ``10.png``), or the files a pattern names by number."""
     if path.is_dir():
         pictures = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES), key=natural_key
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES),
+            key=lambda p: natural_key(p.name),
         )
         if not pictures:
             raise InputError(f"input folder holds no pictures ({', '.join(PICTURE_SUFFIXES)}): {path}")

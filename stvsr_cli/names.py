@@ -11,3 +11,5 @@ DEGRADATIONS = ("bicubic_aa", "bicubic")
 DEFAULT_DEGRADATION = "bicubic_aa"
 # scene-cut sensitivity (0-1; 0 turns it off): no new frame blends two shots
 DEFAULT_SCENE_THRESHOLD = 0.3
+# GiB of decoded training video held in memory, all clips together (larger clips: windows)
+VIDEO_MEMORY_GIB = 8.0

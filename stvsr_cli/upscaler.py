@@ -212,8 +212,7 @@ class Upscaler:
         """The new frames at ``t`` for the pairs ``(l0, l1)`` (LR, padded) with keyframes
         ``(h0, h1)``: the model's, or in ``--mode time`` MT's on the LR pairs."""
         if self.mode == "time":
-            mt = self.model.temporal
-            return self._run(lambda lo, _: mt.synthesize(lo[0], lo[1], mt.estimate(lo[0], lo[1], t), t), [l0, l1], [])
+            return self._run(lambda lo, _: self.model.retime(lo[0], lo[1], t), [l0, l1], [])
         return self._run(lambda lo, hi: self.model.interpolate(lo[0], lo[1], hi[0], hi[1], t), [l0, l1], [h0, h1])
 
     def pair_times(self, a: Any, b: Any) -> list[Fraction]:

@@ -214,15 +214,21 @@ def load_parts(model: DualStream, source: DualStream, modules: tuple[str, ...], 
 
 def load_grown(model: DualStream, source: DualStream, path: str | os.PathLike) -> DualStream:
     """Copy every tensor of ``source`` (loaded from ``path``, named in errors) into ``model``, a
-    deeper version of it whose extra tensors are all whole new residual blocks; those start as
-    the identity, so ``model`` computes exactly what ``source`` does until it is trained.
+    larger version of it that computes exactly what ``source`` does until it is trained:
 
-    Only adding ``ResBlock``s is supported: a tensor that changed shape, one that ``model`` lacks,
-    or a new tensor outside a new residual block is a ``WeightsError``.
+    * new residual blocks (a deeper net) start as the identity;
+    * convolutions that take more input channels (appended after the old ones, e.g. the time
+      plane of ``time_input``) keep their weights for the old inputs, and the new inputs' weights
+      start at zero.
+
+    Anything else (a tensor ``model`` lacks, another change of shape, a new tensor outside a new
+    residual block) is a ``WeightsError``.
     """
     tensors, expected = source.state_dict(), model.state_dict()
     dropped = sorted(set(tensors) - set(expected))
     reshaped = sorted(k for k in set(tensors) & set(expected) if tensors[k].shape != expected[k].shape)
+    widened = [k for k in reshaped if _more_inputs(tensors[k].shape, expected[k].shape)]
+    reshaped = [k for k in reshaped if k not in widened]
     if dropped or reshaped:
         changes = [f"{what} {names[:3]}" for what, names in (("it lacks", dropped), ("reshapes", reshaped)) if names]
         raise WeightsError(f"cannot grow {path} into this architecture: {', '.join(changes)}")
@@ -236,12 +242,22 @@ def load_grown(model: DualStream, source: DualStream, path: str | os.PathLike) -
     if new - covered:
         raise WeightsError(
             f"cannot grow {path} into this architecture: {sorted(new - covered)[:3]} are new but not "
-            "part of a new residual block (only adding residual blocks is supported)"
+            "part of a new residual block (only adding residual blocks or conv inputs is supported)"
         )
+    for name in widened:
+        old = tensors[name]
+        grown = torch.zeros(expected[name].shape, dtype=old.dtype)
+        grown[:, : old.shape[1]] = old
+        tensors[name] = grown
     model.load_state_dict(tensors, strict=False)
     for name in new_blocks:
         model.get_submodule(name).start_as_identity()
     return model
+
+
+def _more_inputs(old: torch.Size, new: torch.Size) -> bool:
+    """A conv weight ``[out, in, kh, kw]`` that gained input channels and nothing else."""
+    return len(old) == len(new) == 4 and new[1] > old[1] and (new[0], *new[2:]) == (old[0], *old[2:])
 
 
 def check_tensors(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:

@@ -20,7 +20,6 @@ from stvsr_cli.bench import (
     clip_from_hr,
     find_clips,
     markdown_tables,
-    measure,
     model_outputs,
     parse_methods,
     run_bench,
@@ -28,6 +27,7 @@ from stvsr_cli.bench import (
     write_json,
     ycbcr_to_rgb,
 )
+from stvsr_cli.bench.measure import measure
 from stvsr_cli.cli import app
 from stvsr_cli.data import degrade, read_image
 from stvsr_cli.examples import write_png
@@ -116,10 +116,11 @@ def test_vimeo_septuplet_shared_sample():
 
 
 def test_ucf101_dvf_dain_layout_in_natural_order(tmp_path):
-    frames = write_triplets(tmp_path, ["10", "2", "1"], ["frame_00.png", "frame_01_gt.png", "frame_02.png"])
+    names = ["10", "2", "1", "shot3", "Shot20"]  # letters without case, as upscale orders pictures
+    frames = write_triplets(tmp_path, names, ["frame_00.png", "frame_01_gt.png", "frame_02.png"])
     (tmp_path / "notes").mkdir()  # a folder that is not a triplet is ignored
     sources, _ = find_clips("ucf101", tmp_path)
-    assert [s.name for s in sources] == ["1", "2", "10"]
+    assert [s.name for s in sources] == ["1", "2", "10", "shot3", "Shot20"]
     clip = sources[2].load()
     assert np.array_equal(clip.gt[1], frames["10"][1]) and np.array_equal(clip.lr[0], lr_of(frames["10"][0]))
 

@@ -258,9 +258,33 @@ def test_sampler_is_deterministic_per_seed_and_index():
     assert len({x.numpy().tobytes() for x in forward}) == 12  # every index is a different sample
     other = TripletSampler(seqs, stills, config, seed=4, still_fraction=0.3)
     assert not all(torch.equal(x, other.sample(i)) for i, x in enumerate(forward))
-    batch = a.batch([5, 0, 7])
+    batch, times = a.batch([5, 0, 7])
     assert batch.shape == (3, 3, 3, 32, 32) and batch.dtype == torch.uint8
     assert torch.equal(batch[0], forward[5]) and torch.equal(batch[2], forward[7])
+    assert times.tolist() == [0.5, 0.5, 0.5]  # spans (2,): always the frame halfway
+
+
+def test_spans_sample_the_truth_at_k_over_n_between_the_outer_frames():
+    """With spans (2, 3, 4) the middle frame of a sample lies k/n of the way from the first frame
+    to the last, and that t is returned: frames whose brightness counts their index show it
+    (reversed samples too)."""
+    ramp = np.stack([np.full((40, 40, 3), 10 * i, dtype=np.uint8) for i in range(20)])
+    seqs = [Sequence("count", frames=ramp)]
+    sampler = TripletSampler(seqs, config=SampleConfig(crop=32, strides=(1, 2), spans=(2, 3, 4)), seed=5)
+    seen = set()
+    for i in range(60):
+        frames, t = sampler.sample_timed(i)
+        first, mid, last = (float(f.float().mean()) for f in frames)
+        assert mid - first == pytest.approx(t * (last - first))
+        assert torch.equal(frames, sampler.sample(i))
+        seen.add(round(t, 4))
+    assert {0.25, 0.3333, 0.5, 0.6667, 0.75} <= seen
+    still = TripletSampler([], [Sequence("p", frames=noise(90, 90, 1)[None])], SampleConfig(crop=32, spans=(4,)))
+    for i in range(8):  # a synthetic pan moves evenly: the middle frame is t of the way
+        frames, t = still.sample_timed(i)
+        assert t in (0.25, 0.5, 0.75)
+    with pytest.raises(StvsrError, match="5 frames a span of 4"):
+        TripletSampler([Sequence("short", frames=ramp[:4])], config=SampleConfig(crop=32, spans=(4,)))
 
 
 def test_sampler_pads_frames_smaller_than_the_crop():
@@ -341,6 +365,20 @@ def test_min_scale_on_a_small_source_zooms_out_only_as_far_as_it_allows():
             assert 0.99 < slope < 40 / 32 + 0.02
             zoomed += slope > 1.1
         assert zoomed >= 4  # the cap still lets it zoom out as far as the source allows
+
+
+def test_min_scale_without_the_cap_mirror_pads_a_small_source():
+    """``cap_to_source=False`` (the recipe's round-13b stage) draws the enlarged crop from the
+    mirror-padded source, as before the cap: some samples show the mirrored seam."""
+    ramp = np.broadcast_to((np.arange(48, dtype=np.uint8) * 5)[None, :, None], (40, 48, 3))
+    seqs = [Sequence("ramp", frames=np.stack([ramp] * 5))]
+    config = SampleConfig(crop=32, strides=(1,), min_scale=0.5, cap_to_source=False)
+    sampler = TripletSampler(seqs, config=config, seed=3)
+    seams = 0
+    for i in range(16):
+        steps = sampler.sample(i).float().diff(dim=-1)
+        seams += not (bool((steps >= 0).all()) or bool((steps <= 0).all()))
+    assert seams >= 4
 
 
 def test_min_scale_resamples_the_three_frames_alike():

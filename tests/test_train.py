@@ -378,6 +378,70 @@ def test_grow_keeps_every_tensor_and_the_new_blocks_start_as_identity_then_learn
     assert load_model(tmp_path / "run" / "model.safetensors").config.spatial_config["blocks"] == 3
 
 
+def test_grow_tells_fusion_and_refinement_t_and_they_start_as_they_were(tmp_path, vimeo, random_init):
+    """F and R grown to take t (``time_input``): the new input weights start at zero, so the
+    grown model fuses exactly as --init does at any t, until it is trained."""
+    told = config_file(
+        tmp_path,
+        "told_t",
+        fusion=FusionConfig(channels=(8, 8, 8, 8, 8), time_input=True),
+        refine=RefineConfig(channels=8, blocks=1, time_input=True),
+    )
+    config = tiny_train_config(vimeo, tmp_path / "run", steps=2, stage="fusion", lr=1e-3, init=str(random_init))
+    config.model_config, config.grow = str(told), True
+    model, source = build_model(config).eval(), load_model(random_init)
+    assert model.fusion.enc[0][0].weight.shape[1] == 40 and not model.fusion.enc[0][0].weight[:, 36:].any()
+    h_st, h_ts = torch.rand(2, 2, 3, 64, 64).unbind(0)
+    with torch.no_grad():
+        for t in (0.25, torch.tensor([0.5, 0.75])):
+            want, got = source.fuse(h_st, h_ts, t), model.fuse(h_st, h_ts, t)
+            assert torch.equal(want["h_refined"], got["h_refined"]) and torch.equal(want["masks"], got["masks"])
+    after = load_file(str(train(config)))
+    assert after["fusion.enc.0.0.weight"][:, 36:].any() and after["refine.head.weight"][:, -1].any()  # learns
+
+
+def test_spans_need_a_temporal_net_that_takes_t(tmp_path, vimeo, random_init):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(vimeo), "--out", str(run), "--init", str(random_init), "--steps", "1"]
+    result = CliRunner().invoke(app, [*args, "--spans", "2,4", "-q"])
+    assert_clean_error(result, "--spans 2,4", "flow")
+    assert not run.exists()
+    assert_clean_error(CliRunner().invoke(app, [*args, "--spans", "1,2", "-q"]), "--spans")
+
+
+def test_spans_train_frames_at_other_times_and_the_model_makes_them(tmp_path):
+    """A model whose MT takes t (frame blending) and whose F and R are told t, trained on
+    frames at t = k/4 (``--spans 4``) from a clip, then ``--resume``d; its losses depend on the
+    t they are given, and the result upscales with ``--multi 4``."""
+    config = dataclasses.replace(
+        tiny_config(),
+        temporal="blend",
+        temporal_config={},
+        fusion=FusionConfig(channels=(8, 8, 8, 8, 8), time_input=True),
+        refine=RefineConfig(channels=8, blocks=1, time_input=True),
+    )
+    model = randomize(DualStream(config), scale=0.05)
+    hr = torch.from_numpy(np.stack(moving_frames(6, 32, 32))).permute(0, 3, 1, 2).float().div(255)
+    hr = hr.reshape(2, 3, 3, 32, 32)
+    at = {t: stage_losses(model, "joint", hr, degrade(hr), torch.tensor([t, t])) for t in (0.25, 0.5)}
+    assert all(at[0.25][k] != at[0.5][k] for k in ("st", "ts", "fused", "refined"))
+    init = tmp_path / "init.safetensors"
+    save_model(model, init)
+    clip = make_clip(tmp_path / "clip.mp4", n=12, width=64, height=64, audio=False)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(clip), "--out", str(run), "--init", str(init), "--stage", "joint"]
+    args += ["--spans", "4", "--crop", "32", "--batch", "2", "--val-every", "1000", "--log-every", "1", "-q"]
+    for steps in (["--steps", "2"], ["--steps", "3", "--resume"]):
+        result = CliRunner().invoke(app, [*args, *steps])
+        assert result.exit_code == 0, result.output
+    assert [r["step"] for r in log_records(run)] == [1, 2, 3]
+    result = CliRunner().invoke(
+        app, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", str(run / "model.safetensors"), "--multi", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert video_facts(tmp_path / "o.mkv")["frames"] == 4 * 11 + 1
+
+
 @pytest.mark.parametrize(
     "changes,message",
     [

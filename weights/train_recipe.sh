@@ -129,13 +129,12 @@ mask_ablation r11
 # crops, seed 13) with each sample's content at a random scale in [0.5, 1], then everything
 # fine-tuned jointly from it without rescaling: seed 14, a fresh cosine schedule of 5000 steps,
 # --ema 0.999 (the moving average becomes the model).
-# (Its MS stage ran at commit dac6e6b, before --min-scale capped the enlarged crop at the
-# source's shorter side (commit 139bd9a), so small footage was mirror-padded in that stage. At
-# later commits this line samples like round 14's MS stage; the same joint stage on it (called
-# round 15) benched keys +0.087 / +0.071 / +0.038 dB and refined +0.031 / -0.013 / +0.012 dB
-# against round 11, behind 13b on UCF101. To rerun 13b exactly, run this one stage at dac6e6b.)
+# (Its MS stage ran before --min-scale capped the enlarged crop at a small source's shorter side,
+# so small footage was mirror-padded; --no-min-scale-cap samples that way. With the cap, the same
+# stages (called round 15) benched keys +0.087 / +0.071 / +0.038 dB and refined +0.031 / -0.013 /
+# +0.012 dB against round 11, behind 13b on UCF101.)
 stage "$run/ms_scale_r13" --stage ms --steps "$(steps 2000)" --crop 192 --batch 8 --seed 13 --pretrain-lr 2e-4 \
-  --init "$run/joint256_r11/model.safetensors" --min-scale 0.5
+  --init "$run/joint256_r11/model.safetensors" --min-scale 0.5 --no-min-scale-cap
 stage "$run/joint256_r13b" --stage joint --steps "$(steps 5000)" --crop 256 --batch 2 --seed 14 --lr 1e-4 \
   --ema 0.999 --init "$run/ms_scale_r13/model.safetensors"
 mask_ablation r13b

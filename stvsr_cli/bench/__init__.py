@@ -22,17 +22,41 @@ Datasets (``--dataset``), read in their native layouts:
 Except for FISR, the LR frames are made by the protocol (``PROTOCOL``): truth cropped to even
 size, even-``t`` frames downscaled ×0.5 by ``stvsr_cli.data.degrade`` and rounded to 8 bits.
 
-Modules: ``protocol`` (names, the protocol text, errors), ``datasets`` (clips), ``methods``
+Modules: ``protocol`` (names, the protocol text, ``BenchConfig``, errors), ``datasets`` (clips), ``methods``
 (baselines and model rows as engines), ``measure`` (time, memory, scores), ``runner``
 (``run_bench``), ``report`` (JSON, CSV, Markdown).
 """
 
-from .datasets import Clip, clip_from_hr, find_clips, ycbcr_to_rgb
-from .measure import measure
-from .methods import model_outputs, parse_methods
-from .protocol import DATASETS, DEGRADATIONS, METHODS, METRICS, MODEL_ROWS, BenchError
-from .report import format_value, markdown_tables, summary_columns, write_csv, write_json, write_markdown
-from .runner import BenchConfig, BenchResult, run_bench
+from importlib import import_module
+
+# torch-free: the command line reads these
+from .protocol import DATASETS, DEGRADATIONS, METHODS, METRICS, MODEL_ROWS, BenchConfig, BenchError
+
+# the rest needs torch, so it is imported on first use (``stvsr --help`` stays quick);
+# ``measure`` (a function of the module of that name) is imported from ``bench.measure``
+_LAZY = {
+    "Clip": "datasets",
+    "clip_from_hr": "datasets",
+    "find_clips": "datasets",
+    "ycbcr_to_rgb": "datasets",
+    "model_outputs": "methods",
+    "parse_methods": "methods",
+    "format_value": "report",
+    "markdown_tables": "report",
+    "summary_columns": "report",
+    "write_csv": "report",
+    "write_json": "report",
+    "write_markdown": "report",
+    "BenchResult": "runner",
+    "run_bench": "runner",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",
@@ -48,7 +72,6 @@ __all__ = [
     "find_clips",
     "format_value",
     "markdown_tables",
-    "measure",
     "model_outputs",
     "parse_methods",
     "run_bench",

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import StvsrError
+from ..files import natural_key
 from .protocol import DATASETS, BenchError, SkippedClip
 
 
@@ -68,10 +69,6 @@ def _image_clip(name: str, paths: list[Path], antialias: bool) -> ClipSource:
     return ClipSource(name, lambda: clip_from_hr(name, [read_image(p) for p in paths], antialias), len(paths))
 
 
-def _natural_key(name: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
-
-
 def _vimeo(root: Path, antialias: bool) -> tuple[list[ClipSource], list[str]]:
     from ..data import read_list
 
@@ -102,7 +99,7 @@ _UCF_NAMES = (("frame_00.png", "frame_01_gt.png", "frame_02.png"), ("frame0.png"
 
 def _ucf101(root: Path, antialias: bool) -> tuple[list[ClipSource], list[str]]:
     sources = []
-    for folder in sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: _natural_key(d.name)):
+    for folder in sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name)):
         for names in _UCF_NAMES:
             paths = [folder / n for n in names]
             if all(p.is_file() for p in paths):
@@ -152,7 +149,7 @@ def _fisr(root: Path) -> tuple[list[ClipSource], list[str]]:
             kind, vid, fr, seq = m.group(1).upper(), m.group(2), m.group(3), int(m.group(4))
             groups.setdefault((vid, fr), {"LR": {}, "HR": {}})[kind][seq] = path
     sources, no_lr, no_gt = [], [], []
-    for (vid, fr), files in sorted(groups.items(), key=lambda kv: (_natural_key(kv[0][0]), _natural_key(kv[0][1]))):
+    for (vid, fr), files in sorted(groups.items(), key=lambda kv: (natural_key(kv[0][0]), natural_key(kv[0][1]))):
         name = f"vid_{vid}_fr_{fr}"
         if not all(s in files["LR"] for s in FISR_LR_SEQ):
             no_lr.append(name)
@@ -199,7 +196,7 @@ def _videos(root: Path, antialias: bool, max_frames: int, multi: int = 2) -> tup
 
     files = sorted(
         (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS),
-        key=lambda p: _natural_key(str(p.relative_to(root))),
+        key=lambda p: natural_key(str(p.relative_to(root))),
     )
     sources, warnings = [], []
     for path in files:

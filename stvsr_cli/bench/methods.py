@@ -51,7 +51,7 @@ def model_outputs(upscaler, lr: list[np.ndarray], rows: tuple[str, ...], multi: 
             for k in range(1, multi):
                 with upscaler.arithmetic():
                     out = model.streams(prev[0], x, prev[1], hr_padded, k / multi)
-                    out.update(model.fuse(out["h_st"], out["h_ts"]))
+                    out.update(model.fuse(out["h_st"], out["h_ts"], k / multi))
                 for row in rows:
                     mids[row][-1].append(upscaler.to_frames(out[MODEL_ROWS[row]], 2 * h, 2 * w)[0])
         keys.append(upscaler.to_frames(hr, 2 * h, 2 * w)[0])

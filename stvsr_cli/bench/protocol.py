@@ -1,10 +1,14 @@
 """What ``stvsr bench`` measures and how: datasets, methods, degradations, metrics, the protocol
-text, and its errors."""
+text, what a run is asked (``BenchConfig``), and its errors. No torch here: the command line
+takes its defaults from these."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 from ..errors import StvsrError
-from ..names import DEGRADATIONS  # noqa: F401 (part of the bench API)
+from ..names import DEFAULT_DEGRADATION, DEGRADATIONS  # noqa: F401 (DEGRADATIONS: part of the bench API)
 
 DATASETS = ("vimeo90k", "ucf101", "middlebury", "fisr", "videos")
 BASELINES = ("bicubic_blend", "mci_lanczos")
@@ -33,6 +37,22 @@ DEGRADATION_TEXT = {
     "bicubic_aa": "antialiased bicubic (torch interpolate, antialias=True)",
     "bicubic": "non-antialiased bicubic (torch interpolate, antialias=False; the paper's code)",
 }
+
+
+@dataclass
+class BenchConfig:
+    dataset: str
+    data: str | os.PathLike
+    methods: tuple[str, ...] = METHODS
+    model: str | os.PathLike | None = None  # None: the bundled weights
+    device: str = "auto"
+    precision: str = "auto"
+    degradation: str = DEFAULT_DEGRADATION
+    metric: str = "rgb"  # "y" adds BT.601 luma PSNR
+    limit: int = 0  # sequences, 0 = all
+    max_frames: int = 0  # videos: first frames per clip, 0 = all
+    save_examples: str | os.PathLike | None = None
+    multi: int = 2  # output frames per input interval: inputs this many frames apart (videos only)
 
 
 class BenchError(StvsrError):

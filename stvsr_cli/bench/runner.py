@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,17 @@ from ..names import DEFAULT_DEGRADATION
 from .datasets import Clip, find_clips
 from .measure import device_name, mean, measure, position_key, score
 from .methods import build_engines
-from .protocol import DEGRADATION_TEXT, DEGRADATIONS, FISR_PROTOCOL, METHODS, METRICS, PROTOCOL, BenchError, SkippedClip
-
-
-@dataclass
-class BenchConfig:
-    dataset: str
-    data: str | os.PathLike
-    methods: tuple[str, ...] = METHODS
-    model: str | os.PathLike | None = None  # None: the bundled weights
-    device: str = "auto"
-    precision: str = "auto"
-    degradation: str = DEFAULT_DEGRADATION
-    metric: str = "rgb"  # "y" adds BT.601 luma PSNR
-    limit: int = 0  # sequences, 0 = all
-    max_frames: int = 0  # videos: first frames per clip, 0 = all
-    save_examples: str | os.PathLike | None = None
-    multi: int = 2  # output frames per input interval: inputs this many frames apart (videos only)
+from .protocol import (
+    DEGRADATION_TEXT,
+    DEGRADATIONS,
+    FISR_PROTOCOL,
+    METHODS,
+    METRICS,
+    PROTOCOL,
+    BenchConfig,
+    BenchError,
+    SkippedClip,
+)
 
 
 @dataclass

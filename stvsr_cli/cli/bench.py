@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from ..bench.protocol import BenchConfig
 from ..errors import StvsrError
-from ..names import DEFAULT_DEGRADATION
 from .app import Device, Precision, PrecisionOption, app, fail
+
+_CFG = BenchConfig(dataset="", data="")  # the defaults below are its own
 
 
 @app.command()
@@ -21,7 +23,7 @@ def bench(
         typer.Option(
             help="Comma list of bicubic_blend, mci_lanczos, model_st, model_ts, model_fused, model_refined, or all."
         ),
-    ] = "all",
+    ] = "all",  # parse_methods: BenchConfig.methods, every method
     model: Annotated[
         Path | None, typer.Option(help="Weights (.safetensors) or a bundled model by name for the model rows.")
     ] = None,
@@ -29,10 +31,12 @@ def bench(
     precision: PrecisionOption = Precision.auto,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
-    ] = DEFAULT_DEGRADATION,
-    metric: Annotated[str, typer.Option(help="rgb, or y to add BT.601 luma PSNR.")] = "rgb",
-    limit: Annotated[int, typer.Option(min=0, help="Score only the first N sequences (0: all).")] = 0,
-    max_frames: Annotated[int, typer.Option(min=0, help="videos: use the first N frames of each clip (0: all).")] = 0,
+    ] = _CFG.degradation,
+    metric: Annotated[str, typer.Option(help="rgb, or y to add BT.601 luma PSNR.")] = _CFG.metric,
+    limit: Annotated[int, typer.Option(min=0, help="Score only the first N sequences (0: all).")] = _CFG.limit,
+    max_frames: Annotated[
+        int, typer.Option(min=0, help="videos: use the first N frames of each clip (0: all).")
+    ] = _CFG.max_frames,
     multi: Annotated[
         int,
         typer.Option(
@@ -40,7 +44,7 @@ def bench(
             help="videos: inputs N frames apart, every frame between them scored (per position k/N too); "
             "the upscale option --multi N's frames.",
         ),
-    ] = 2,
+    ] = _CFG.multi,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write per-sequence and summary rows as CSV.")
@@ -55,7 +59,7 @@ def bench(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure PSNR/SSIM and speed against baselines re-run in the same pass."""
-    from ..bench import BenchConfig, parse_methods, run_bench, write_csv, write_json, write_markdown
+    from ..bench import parse_methods, run_bench, write_csv, write_json, write_markdown
     from ..progress import ProgressReporter
 
     for out in (json_out, csv_out, markdown_out):

@@ -8,8 +8,11 @@ from typing import Annotated
 import typer
 
 from ..errors import StvsrError
-from ..names import DEFAULT_DEGRADATION, DEGRADATIONS
+from ..names import DEGRADATIONS
+from ..train.config import TrainConfig
 from .app import app, fail
+
+_CFG = TrainConfig(data=[], out="runs/stvsr")  # the defaults below are its own
 
 
 @app.command()
@@ -20,11 +23,9 @@ def train(
             help="Training data: Vimeo-90K folder, folder of videos or of frame folders, or a video file (repeatable)."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path(
-        "runs/stvsr"
-    ),
-    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = 1000,
-    stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = "all",
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, log.jsonl, model.safetensors.")] = Path(_CFG.out),
+    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps (all stages together).")] = _CFG.steps,
+    stage: Annotated[str, typer.Option(help="all, or one of ms, mt, fusion, joint.")] = _CFG.stage,
     layout: Annotated[
         str | None, typer.Option(help="Force a layout: vimeo_triplet, vimeo_septuplet, videos, frame_folders, stills.")
     ] = None,
@@ -34,14 +35,16 @@ def train(
     val: Annotated[
         list[Path] | None, typer.Option(help="Validation data (repeatable); Vimeo data also uses its test list.")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = 24,
-    lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = 5e-5,
-    pretrain_lr: Annotated[float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")] = 5e-4,
-    crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = 128,
+    batch: Annotated[int, typer.Option(min=1, help="Samples per step (per process under torchrun).")] = _CFG.batch,
+    lr: Annotated[float, typer.Option(help="Learning rate of the fusion and joint stages.")] = _CFG.lr,
+    pretrain_lr: Annotated[
+        float, typer.Option(help="Learning rate of the MS/MT pre-training stages.")
+    ] = _CFG.pretrain_lr,
+    crop: Annotated[int, typer.Option(help="HR crop size (multiple of 32).")] = _CFG.crop,
     degradation: Annotated[
         str, typer.Option(help="bicubic_aa (antialiased, our protocol) or bicubic (the paper's).")
-    ] = DEFAULT_DEGRADATION,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = 0,
+    ] = _CFG.degradation,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and data sampling.")] = _CFG.seed,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
     init_modules: Annotated[
         str | None,
@@ -58,19 +61,35 @@ def train(
         ),
     ] = "",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
-    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = 500,
-    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
-    log_every: Annotated[int, typer.Option(min=1, help="Write a log.jsonl record every N steps.")] = 10,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every N steps.")] = _CFG.val_every,
+    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = _CFG.save_every,
+    log_every: Annotated[int, typer.Option(min=1, help="Write a log.jsonl record every N steps.")] = _CFG.log_every,
     strides: Annotated[
         str, typer.Option(help="Frame strides of the sampled triplets, comma-separated (larger: more motion).")
-    ] = "1,2,3",
+    ] = ",".join(map(str, _CFG.strides)),
+    spans: Annotated[
+        str,
+        typer.Option(
+            help="Strides from the first to the last frame of a sample, comma-separated: 2 trains the frame "
+            "halfway (t = 1/2); n > 2 also the frames at t = k/n (for --multi and --fps; needs a temporal "
+            "net that takes t, e.g. RIFE).",
+        ),
+    ] = ",".join(map(str, _CFG.spans)),
     min_scale: Annotated[
         float,
         typer.Option(
             help="Show each sample's content at a random scale between this and 1 (a larger crop resized "
             "down, antialiased): sharper, cleaner truth from soft or compressed footage; 1: off.",
         ),
-    ] = 1.0,
+    ] = _CFG.min_scale,
+    min_scale_cap: Annotated[
+        bool,
+        typer.Option(
+            help="With --min-scale: cap the enlarged crop at a small source's shorter side; "
+            "--no-min-scale-cap mirror-pads past it instead (how the bundled fast model's MS stage "
+            "sampled; its recipe line uses it).",
+        ),
+    ] = _CFG.min_scale_cap,
     model_config: Annotated[
         Path | None,
         typer.Option(
@@ -89,17 +108,18 @@ def train(
     grow: Annotated[
         bool,
         typer.Option(
-            help="With --init and --model-config: that config is --init's architecture with more residual "
-            "blocks (e.g. a deeper MS); --init's tensors are loaded and the new blocks start as identity."
+            help="With --init and --model-config: that config is --init's architecture made larger (more "
+            "residual blocks, e.g. a deeper MS, or F and R told t with time_input); --init's tensors are "
+            "loaded and the new parts start neutral (identity blocks, zero weights), so nothing changes until trained."
         ),
-    ] = False,
+    ] = _CFG.grow,
     video_memory: Annotated[
         float,
         typer.Option(
             help="GiB of decoded training video held in memory, all clips together; clips that do not fit "
             "are kept as windows of consecutive frames spread over their length.",
         ),
-    ] = 8.0,
+    ] = _CFG.video_memory,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -107,20 +127,19 @@ def train(
             help="Processes that prepare batches ahead of the training loop "
             "(default: none on a CPU, up to 8 beside a GPU).",
         ),
-    ] = None,
+    ] = _CFG.workers,
     ema: Annotated[
         float,
         typer.Option(
             help="Keep a moving average of the weights with this decay per step (e.g. 0.999) and write it "
             "as model.safetensors; 0: off.",
         ),
-    ] = 0.0,
+    ] = _CFG.ema,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Train or fine-tune the model (the paper's stages: ms, mt, fusion, joint)."""
     import os
 
-    from ..train import TrainConfig
     from ..train import train as run_training
 
     if degradation not in DEGRADATIONS:
@@ -131,6 +150,12 @@ def train(
         stride_values = ()
     if not stride_values or min(stride_values) < 1:
         fail(f"--strides must be positive whole numbers separated by commas, not {strides!r}")
+    try:
+        span_values = tuple(int(s) for s in spans.split(",") if s.strip())
+    except ValueError:
+        span_values = ()
+    if not span_values or min(span_values) < 2:
+        fail(f"--spans must be whole numbers of at least 2 separated by commas, not {spans!r}")
     config = TrainConfig(
         data=[str(d) for d in data],
         out=str(out),
@@ -144,7 +169,9 @@ def train(
         pretrain_lr=pretrain_lr,
         crop=crop,
         strides=stride_values,
+        spans=span_values,
         min_scale=min_scale,
+        min_scale_cap=min_scale_cap,
         degradation=degradation,
         seed=seed,
         init=str(init) if init else None,

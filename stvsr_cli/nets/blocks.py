@@ -98,3 +98,11 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     with torch.autocast(img.device.type, enabled=False):
         out = F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(img.dtype)
+
+
+def time_plane(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` (a float, or one per batch item ``[N]``) as a constant channel ``[N, 1, H, W]`` the
+    size, dtype and device of ``like`` ``[N, C, H, W]``: how fusion and refinement are told t."""
+    n, _, h, w = like.shape
+    t = torch.as_tensor(t, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
+    return t.expand(n, 1, h, w)

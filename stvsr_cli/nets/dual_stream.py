@@ -9,6 +9,9 @@ For LR frames ``l0 = L(t-1)`` and ``l1 = L(t+1)`` (``[N, 3, h, w]``, contract in
 * ``masks = F(h_st, h_ts)``;  ``h_fused = m0 * h_st + m1 * h_ts``
 * ``h_refined = h_fused + R(h_fused)``
 
+At a time ``t`` other than the midpoint MT makes the frame at ``t`` in both streams (where it
+takes a timestep), and F and R are told ``t`` where their configs say ``time_input``.
+
 ``mid_from`` says what the inference path (``interpolate``) returns: ``"refined"`` (all of the
 above) or ``"st"``, the S->T stream alone, which skips T->S, F and R (training and ``forward``
 always compute everything).
@@ -122,6 +125,11 @@ class DualStream(nn.Module):
         """MS alone: ``[N, 3, h, w] -> [N, 3, 2h, 2w]`` (keyframes)."""
         return self.spatial(lr)
 
+    def retime(self, f0: torch.Tensor, f1: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        """MT alone: the frame at time ``t`` between ``f0`` and ``f1`` at their own size
+        (``--mode time``; ``ValueError`` where MT makes only the midpoint)."""
+        return self.temporal.synthesize(f0, f1, self.temporal.estimate(f0, f1, t), t)
+
     def streams(self, l0, l1, h0, h1, t: float | torch.Tensor = 0.5) -> dict[str, torch.Tensor]:
         """Both streams for a pair whose keyframes ``h0, h1`` are already upscaled, at time
         ``t`` between them (``ValueError`` where MT makes only the midpoint)."""
@@ -133,27 +141,28 @@ class DualStream(nn.Module):
         h_st = self.temporal.synthesize(h0, h1, motion, t)  # [N, 3, 2h, 2w]
         return {"l_mid": l_mid, "h_ts": h_ts, "h_st": h_st}
 
-    def fuse(self, h_st: torch.Tensor, h_ts: torch.Tensor) -> dict[str, torch.Tensor]:
-        masks = self.fusion(h_st, h_ts)  # [N, 2, H, W]
+    def fuse(self, h_st: torch.Tensor, h_ts: torch.Tensor, t: float | torch.Tensor = 0.5) -> dict[str, torch.Tensor]:
+        """F and R on the two streams' frames at time ``t`` (told to them where their configs
+        say ``time_input``)."""
+        masks = self.fusion(h_st, h_ts, t)  # [N, 2, H, W]
         h_fused = masks[:, 0:1] * h_st + masks[:, 1:2] * h_ts
-        return {"masks": masks, "h_fused": h_fused, "h_refined": self.refine(h_fused)}
+        return {"masks": masks, "h_fused": h_fused, "h_refined": self.refine(h_fused, t)}
 
     def interpolate(self, l0, l1, h0, h1, t: float | torch.Tensor = 0.5) -> torch.Tensor:
         """The intermediate HR frame for a pair (inference path): the refined fusion of both
         streams, or with ``mid_from="st"`` the S->T stream alone (T->S, F and R skipped)."""
         if self.config.mid_from == "st":
             if self.config.st_motion == "hr":
-                motion = self.temporal.estimate(h0, h1, t)
-            else:
-                motion = self.temporal.estimate(l0, l1, t)
-            return self.temporal.synthesize(h0, h1, motion, t)
+                return self.retime(h0, h1, t)
+            return self.temporal.synthesize(h0, h1, self.temporal.estimate(l0, l1, t), t)
         s = self.streams(l0, l1, h0, h1, t)
-        return self.fuse(s["h_st"], s["h_ts"])["h_refined"]
+        return self.fuse(s["h_st"], s["h_ts"], t)["h_refined"]
 
-    def forward(self, l0: torch.Tensor, l1: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate result (training, ablations, bench rows)."""
+    def forward(self, l0: torch.Tensor, l1: torch.Tensor, t: float | torch.Tensor = 0.5) -> dict[str, torch.Tensor]:
+        """Every intermediate result (training, ablations, bench rows) for the frame at ``t``
+        (a float or one per item ``[N]``)."""
         h0, h1 = self.spatial(torch.cat((l0, l1), dim=0)).chunk(2, dim=0)
         out = {"h0": h0, "h1": h1}
-        out.update(self.streams(l0, l1, h0, h1))
-        out.update(self.fuse(out["h_st"], out["h_ts"]))
+        out.update(self.streams(l0, l1, h0, h1, t))
+        out.update(self.fuse(out["h_st"], out["h_ts"], t))
         return out

@@ -17,6 +17,10 @@ For speed the first level is a lossless space-to-depth (``pixel_unshuffle(2)``) 
 full-resolution conv pair, and the masks come back at full resolution through pixel shuffle;
 the U-Net then has ``len(channels) - 1`` more down/up levels (5 levels with the default).
 Input sizes must be multiples of ``size_multiple``.
+
+With ``time_input`` the net is also told the time ``t`` in (0, 1) of the frame it blends, as a
+constant input plane (the streams' errors grow with the distance from the nearer keyframe);
+its input weights start at zero in a model grown from one without it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import conv3x3, zero_init
+from .blocks import conv3x3, time_plane, zero_init
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class FusionConfig:
 
     masks: int = 2
     channels: tuple[int, ...] = (24, 32, 48, 64, 96)
+    time_input: bool = False  # t as an input plane (frames at any t, issue 26)
 
 
 def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -58,8 +63,8 @@ class FusionUNet(nn.Module):
         self.levels = len(ch) - 1
         self.size_multiple = 2 ** (self.levels + 1)
         # input: both streams' frames and their absolute difference (where they disagree),
-        # space-to-depth: [N, 9 * 4, H/2, W/2]
-        self.enc = nn.ModuleList([_double_conv(36, ch[0])])
+        # and t where told, space-to-depth: [N, (9 or 10) * 4, H/2, W/2]
+        self.enc = nn.ModuleList([_double_conv(4 * (10 if config.time_input else 9), ch[0])])
         self.enc.extend(
             nn.Sequential(
                 conv3x3(ch[i - 1], ch[i], stride=2),
@@ -73,9 +78,12 @@ class FusionUNet(nn.Module):
         # zero-initialised: every mask starts at sigmoid(0) = 0.5, i.e. the average of the streams
         self.out = zero_init(conv3x3(ch[0], config.masks * 4))
 
-    def forward(self, h_st: torch.Tensor, h_ts: torch.Tensor) -> torch.Tensor:
-        x = torch.cat((h_st, h_ts, (h_st - h_ts).abs()), dim=1)  # [N, 9, H, W]
-        x = F.pixel_unshuffle(x, 2)  # [N, 36, H/2, W/2]
+    def forward(self, h_st: torch.Tensor, h_ts: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
+        """``t``: the frames' time, a float or one per item ``[N]`` (used with ``time_input``)."""
+        planes = [h_st, h_ts, (h_st - h_ts).abs()]
+        if self.config.time_input:
+            planes.append(time_plane(t, h_st))
+        x = F.pixel_unshuffle(torch.cat(planes, dim=1), 2)  # [N, 36 or 40, H/2, W/2]
         skips = []
         for enc in self.enc:
             x = enc(x)

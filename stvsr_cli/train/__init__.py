@@ -17,16 +17,36 @@ only on ``(seed, i)`` and the learning rate only on the step, so ``resume`` cont
 (a new run refuses a folder that already holds one: ``resume`` it or choose another).
 Under ``torchrun`` each process takes its own slice of every step's samples (DDP, gloo on CPU).
 
-
-Modules: ``stages`` (config, stages, losses), ``building`` (model and data), ``validation``,
-``checkpoints`` (state and EMA), ``loop`` (``train``).
+Modules: ``config`` (``TrainConfig``, stage and part names), ``stages`` (plan, rates, losses),
+``building`` (model and data), ``validation``, ``checkpoints`` (state and EMA), ``loop`` (``train``).
 """
 
-from .building import build_model, build_sampler
-from .checkpoints import WeightEMA, load_state, save_state
-from .loop import check_config, train
-from .stages import MODEL_PARTS, STAGES, TrainConfig, learning_rate, stage_losses, stage_plan
-from .validation import psnr, validate
+from importlib import import_module
+
+from .config import MODEL_PARTS, STAGES, TrainConfig  # torch-free: the command line reads these
+
+# the rest needs torch, so it is imported on first use (``stvsr --help`` stays quick)
+_LAZY = {
+    "build_model": "building",
+    "build_sampler": "building",
+    "WeightEMA": "checkpoints",
+    "load_state": "checkpoints",
+    "save_state": "checkpoints",
+    "check_config": "loop",
+    "train": "loop",
+    "learning_rate": "stages",
+    "stage_losses": "stages",
+    "stage_plan": "stages",
+    "psnr": "validation",
+    "validate": "validation",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MODEL_PARTS",

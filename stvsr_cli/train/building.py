@@ -21,7 +21,7 @@ from ..data import (
 from ..errors import StvsrError
 from ..nets import DualStream, DualStreamConfig
 from ..weights import load_grown, load_model, load_parts
-from .stages import MODEL_PARTS, TrainConfig
+from .config import MODEL_PARTS, TrainConfig
 
 # ---------------------------------------------------------------- the loop
 
@@ -112,13 +112,20 @@ def build_sampler(config: TrainConfig) -> TripletSampler:
     stills = []
     for root in config.stills:
         stills.extend(load_sequences(Path(root), "stills", "train"))
-    sample_config = SampleConfig(crop=config.crop, strides=tuple(config.strides), min_scale=config.min_scale)
+    sample_config = SampleConfig(
+        crop=config.crop,
+        strides=tuple(config.strides),
+        spans=tuple(config.spans),
+        min_scale=config.min_scale,
+        cap_to_source=config.min_scale_cap,
+    )
     return TripletSampler(sequences, stills, sample_config, seed=config.seed, still_fraction=config.still_fraction)
 
 
 class StepBatches(torch.utils.data.Dataset):
     """Item ``step``: this process's uint8 HR batch ``[B, 3 frames, 3, crop, crop]`` for that
-    step. It depends only on ``(seed, step, rank)``, so worker processes change nothing but speed."""
+    step and the times ``t`` ``[B]`` of its middle frames. It depends only on ``(seed, step,
+    rank)``, so worker processes change nothing but speed."""
 
     def __init__(self, sampler: TripletSampler, batch: int, rank: int, world: int, steps: int):
         self.sampler, self.batch, self.rank, self.world, self.steps = sampler, batch, rank, world, steps
@@ -126,7 +133,7 @@ class StepBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.steps
 
-    def __getitem__(self, step: int) -> torch.Tensor:
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         # every process takes its own slice of the step's samples: [rank * batch, +batch)
         base = step * self.batch * self.world + self.rank * self.batch
         return self.sampler.batch(list(range(base, base + self.batch)))
@@ -164,8 +171,10 @@ RESUME_KEYS = (
     "stage",
     "degradation",
     "strides",
+    "spans",
     "still_fraction",
     "min_scale",
+    "min_scale_cap",
     "video_memory",
     "freeze",
 )

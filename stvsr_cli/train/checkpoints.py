@@ -13,7 +13,7 @@ import torch
 from ..errors import StvsrError
 from ..nets import DualStream
 from ..weights import load_model, save_model
-from .stages import TrainConfig
+from .config import TrainConfig
 
 # ---------------------------------------------------------------- checkpoints
 

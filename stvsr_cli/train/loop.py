@@ -21,7 +21,8 @@ from ..nets import DualStream
 from ..weights import load_model, save_model
 from .building import RESUME_KEYS, build_model, build_sampler, step_batches
 from .checkpoints import checkpoint, load_ema, load_state, run_info
-from .stages import MODEL_PARTS, STAGES, TrainConfig, TrainStep, learning_rate, set_trainable, stage_plan
+from .config import MODEL_PARTS, STAGES, TrainConfig
+from .stages import TrainStep, learning_rate, set_trainable, stage_plan
 from .validation import validate, validation_triplets
 
 
@@ -35,6 +36,8 @@ def check_config(config: TrainConfig) -> None:
         raise StvsrError("--crop must be a multiple of 32 (at least 32)")
     if not config.strides or any(int(s) != s or s < 1 for s in config.strides):
         raise StvsrError(f"--strides must be positive whole numbers, not {list(config.strides)}")
+    if not config.spans or any(int(n) != n or n < 2 for n in config.spans):
+        raise StvsrError(f"--spans must be whole numbers of at least 2, not {list(config.spans)}")
     if config.video_memory <= 0:
         raise StvsrError("--video-memory must be more than 0 GiB")
     if config.workers is not None and config.workers < 0:
@@ -126,6 +129,12 @@ def _train(
         torch.set_rng_state(rng)
     else:
         model = build_model(config)
+    if config.spans != (2,) and not model.temporal.takes_timestep:
+        raise StvsrError(
+            f"--spans {','.join(map(str, config.spans))} trains frames at t other than 1/2, which the model's "
+            f"temporal network ({model.config.temporal}) does not make; use --spans 2 or a temporal net that "
+            "takes t (rife)"
+        )
     ema = load_ema(config, model, out, start_step) if rank == 0 else None
     if start_step >= config.steps:
         if rank == 0:
@@ -159,9 +168,11 @@ def _train(
                 lr_now = learning_rate(config, stage, step, first, end)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_now
-                hr = next(batches).to(device, non_blocking=True).float() / 255
+                hr, t = next(batches)
+                hr = hr.to(device, non_blocking=True).float() / 255
                 lr_frames = degrade(hr, antialias)
-                losses = runner(stage, hr, lr_frames)
+                # halfway only: None (0.5 as a number), which midpoint-only temporal nets take
+                losses = runner(stage, hr, lr_frames, None if config.spans == (2,) else t.to(device))
                 loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,59 +1,15 @@
-"""What a training run is (``TrainConfig``), its stages, their learning rates, what each
-trains and its losses."""
+"""The stages of a training run: their steps, learning rates, what each trains and its losses."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import (
-    VIDEO_MEMORY_GIB,
-)
-from ..names import DEFAULT_DEGRADATION
 from ..nets import DualStream
-
-STAGES = ("ms", "mt", "fusion", "joint")
-# share of the total steps each stage gets when all stages run
-STAGE_SHARES = {"ms": 0.3, "mt": 0.3, "fusion": 0.1, "joint": 0.3}
-MODEL_PARTS = ("spatial", "temporal", "fusion", "refine")  # DualStream's children, for --init-modules
-
-
-@dataclass
-class TrainConfig:
-    data: list[str]
-    out: str
-    steps: int = 1000
-    stage: str = "all"
-    layout: str | None = None
-    stills: list[str] = field(default_factory=list)
-    val: list[str] = field(default_factory=list)
-    batch: int = 24  # the paper's
-    lr: float = 5e-5  # the paper's, for fusion and joint stages
-    pretrain_lr: float = 5e-4  # MS/MT pre-training from scratch learns faster with more
-    crop: int = 128
-    strides: tuple[int, ...] = (1, 2, 3)
-    still_fraction: float = 0.15
-    min_scale: float = 1.0  # samples' content at a random scale in [min_scale, 1] (SampleConfig)
-    degradation: str = DEFAULT_DEGRADATION  # stvsr_cli.names.DEGRADATIONS
-    seed: int = 0
-    val_every: int = 500
-    save_every: int = 100
-    log_every: int = 10
-    init: str | None = None  # start from these weights (fine-tuning)
-    init_modules: tuple[str, ...] | None = None  # take only these parts from `init`, the rest fresh
-    freeze: tuple[str, ...] = ()  # parts kept as they are in every stage (e.g. a pretrained temporal net)
-    model_config: str | None = None  # JSON of DualStreamConfig: a fresh model, or the architecture for `init`
-    grow: bool = False  # `model_config` is `init`'s architecture with more residual blocks: they start as identity
-    backbones: tuple[str, ...] = ()  # backbone files (import-weights): each replaces the part of its role
-    max_frames: int = 300  # per training clip
-    video_memory: float = VIDEO_MEMORY_GIB  # decoded training video held in memory, all clips together
-    val_triplets: int = 4  # per validation sequence
-    workers: int | None = None  # processes preparing batches ahead; None: 0 on CPU, several on a GPU
-    ema: float = 0.0  # decay of a moving average of the weights, per step (e.g. 0.999); 0: off
+from .config import STAGE_SHARES, STAGES, TrainConfig
 
 
 def stage_plan(config: TrainConfig) -> list[tuple[str, int, int]]:
@@ -106,24 +62,31 @@ class TrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, stage: str, hr: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``hr [B, 3 frames, 3, H, W]``, ``lr [B, 3 frames, 3, H/2, W/2]`` -> named L1 losses."""
-        return stage_losses(self.model, stage, hr, lr)
+    def forward(
+        self, stage: str, hr: torch.Tensor, lr: torch.Tensor, t: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        return stage_losses(self.model, stage, hr, lr, t)
 
 
-def stage_losses(model: DualStream, stage: str, hr: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+def stage_losses(
+    model: DualStream, stage: str, hr: torch.Tensor, lr: torch.Tensor, t: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Named L1 losses of ``stage`` for ``hr [B, 3 frames, 3, H, W]`` and ``lr [B, 3 frames, 3,
+    H/2, W/2]``: the middle frame is the truth at time ``t`` ``[B]`` between the other two
+    (``None``: halfway, 0.5)."""
     h0, h1, h2 = hr.unbind(1)
     l0, l1, l2 = lr.unbind(1)
+    t = 0.5 if t is None else t
     if stage == "ms":
         return {"ms": F.l1_loss(model.spatial(lr.flatten(0, 1)), hr.flatten(0, 1))}
     if stage == "mt":
-        motion = model.temporal.estimate(l0, l2)
-        losses = {"mt": F.l1_loss(model.temporal.synthesize(l0, l2, motion), l1)}
+        motion = model.temporal.estimate(l0, l2, t)
+        losses = {"mt": F.l1_loss(model.temporal.synthesize(l0, l2, motion, t), l1)}
         if model.config.st_motion == "hr":  # the S->T stream estimates its own motion at HR
-            motion = model.temporal.estimate(h0, h2)
-        losses["mt_hr"] = F.l1_loss(model.temporal.synthesize(h0, h2, motion), h1)
+            motion = model.temporal.estimate(h0, h2, t)
+        losses["mt_hr"] = F.l1_loss(model.temporal.synthesize(h0, h2, motion, t), h1)
         return losses
-    out = model(l0, l2)
+    out = model(l0, l2, t)
     losses = {"fused": F.l1_loss(out["h_fused"], h1), "refined": F.l1_loss(out["h_refined"], h1)}
     if stage == "joint":
         losses.update(

@@ -15,7 +15,7 @@ from ..data import (
 from ..metrics import psnr_from_mse
 from ..nets import DualStream
 from ..tiling import pad_to_multiple
-from .stages import TrainConfig
+from .config import TrainConfig
 
 # ---------------------------------------------------------------- validation
 
