@@ -400,6 +400,15 @@ def test_grow_tells_fusion_and_refinement_t_and_they_start_as_they_were(tmp_path
     assert after["fusion.enc.0.0.weight"][:, 36:].any() and after["refine.head.weight"][:, -1].any()  # learns
 
 
+def test_a_crop_the_model_cannot_take_is_refused_in_one_line(tmp_path, vimeo):
+    """RIFE needs LR sizes that are multiples of 64: a 64-pixel HR crop (32 at LR) is refused
+    before anything is written, not a traceback from inside the first step."""
+    run = tmp_path / "run"
+    args = ["train", "--data", str(vimeo), "--out", str(run), "--backbone", str(RIFE_FILE), "--crop", "64"]
+    assert_clean_error(CliRunner().invoke(app, [*args, "--stage", "fusion", "--steps", "1", "-q"]), "--crop 64", "128")
+    assert not run.exists()
+
+
 def test_spans_need_a_temporal_net_that_takes_t(tmp_path, vimeo, random_init):
     run = tmp_path / "run"
     args = ["train", "--data", str(vimeo), "--out", str(run), "--init", str(random_init), "--steps", "1"]

@@ -129,6 +129,12 @@ def _train(
         torch.set_rng_state(rng)
     else:
         model = build_model(config)
+    step_multiple = model.scale * model.size_multiple  # HR crops make LR crops of half the size
+    if config.crop % step_multiple:
+        raise StvsrError(
+            f"--crop {config.crop} does not fit this model: its crops must be multiples of {step_multiple} "
+            f"(LR sizes multiples of {model.size_multiple})"
+        )
     if config.spans != (2,) and not model.temporal.takes_timestep:
         raise StvsrError(
             f"--spans {','.join(map(str, config.spans))} trains frames at t other than 1/2, which the model's "
