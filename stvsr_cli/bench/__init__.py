@@ -27,7 +27,7 @@ Modules: ``protocol`` (names, the protocol text, ``BenchConfig``, errors), ``dat
 (``run_bench``), ``report`` (JSON, CSV, Markdown).
 """
 
-from importlib import import_module
+from ..lazy import lazy_attributes
 
 # torch-free: the command line reads these
 from .protocol import DATASETS, DEGRADATIONS, METHODS, METRICS, MODEL_ROWS, BenchConfig, BenchError
@@ -51,11 +51,7 @@ _LAZY = {
     "run_bench": "runner",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -144,18 +144,8 @@ def train(
 
     if degradation not in DEGRADATIONS:
         fail(f"--degradation must be bicubic_aa or bicubic, not {degradation!r}")
-    try:
-        stride_values = tuple(int(s) for s in strides.split(",") if s.strip())
-    except ValueError:
-        stride_values = ()
-    if not stride_values or min(stride_values) < 1:
-        fail(f"--strides must be positive whole numbers separated by commas, not {strides!r}")
-    try:
-        span_values = tuple(int(s) for s in spans.split(",") if s.strip())
-    except ValueError:
-        span_values = ()
-    if not span_values or min(span_values) < 2:
-        fail(f"--spans must be whole numbers of at least 2 separated by commas, not {spans!r}")
+    stride_values = _whole_numbers("--strides", strides, 1)
+    span_values = _whole_numbers("--spans", spans, 2)
     config = TrainConfig(
         data=[str(d) for d in data],
         out=str(out),
@@ -199,3 +189,14 @@ def train(
     bar.close()
     if not quiet:
         typer.echo(f"model written to {final}")
+
+
+def _whole_numbers(flag: str, text: str, least: int) -> tuple[int, ...]:
+    """``"1,2,3"`` -> ``(1, 2, 3)``; anything else, or a number below ``least``, fails in one line."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < least:
+        fail(f"{flag} must be whole numbers of at least {least} separated by commas, not {text!r}")
+    return values

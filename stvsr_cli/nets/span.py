@@ -49,10 +49,10 @@ class SpanBlock(nn.Module):
         one of the merged features)."""
         a = F.silu(self.conv1(f))
         b = self.conv3(F.silu(self.conv2(a)))
-        # the attention in float32 (a no-op in float32 runs): sigmoid(b) - 0.5 is small where b is,
-        # and bf16 keeps 8 bits of 0.5 + it (measured: keyframes 0.003-0.01 dB closer to fp32)
-        out = (b.float() + f.float()) * (torch.sigmoid(b.float()) - 0.5)
-        return out.to(b.dtype), a
+        # sigmoid(b) - 0.5 written as tanh(b / 2) / 2: the same function, but in bf16 the
+        # subtraction would keep only 8 bits of 0.5 + a small value (measured on keyframes: 0.002
+        # to 0.01 dB closer to fp32, as close as computing it in float32, which was 40% slower)
+        return torch.mul(b + f, torch.tanh(0.5 * b)).mul_(0.5), a
 
 
 class SpanSpatial(nn.Module):

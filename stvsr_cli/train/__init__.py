@@ -21,8 +21,7 @@ Modules: ``config`` (``TrainConfig``, stage and part names), ``stages`` (plan, r
 ``building`` (model and data), ``validation``, ``checkpoints`` (state and EMA), ``loop`` (``train``).
 """
 
-from importlib import import_module
-
+from ..lazy import lazy_attributes
 from .config import MODEL_PARTS, STAGES, TrainConfig  # torch-free: the command line reads these
 
 # the rest needs torch, so it is imported on first use (``stvsr --help`` stays quick)
@@ -41,11 +40,7 @@ _LAZY = {
     "validate": "validation",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
