@@ -103,4 +103,8 @@ def _working_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype the convolutions compute in: autocast's where it is on, else ``x``'s (features
     kept in float32 would make every later op cast, and promote the residual path to float32)."""
     device = x.device.type
-    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    if device == "cpu":  # older torch: one pair of functions per device type
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else x.dtype
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else x.dtype
