@@ -54,26 +54,4 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
 
-__all__ = [
-    "DATASETS",
-    "DEGRADATIONS",
-    "METHODS",
-    "METRICS",
-    "MODEL_ROWS",
-    "BenchConfig",
-    "BenchError",
-    "BenchResult",
-    "Clip",
-    "clip_from_hr",
-    "find_clips",
-    "format_value",
-    "markdown_tables",
-    "model_outputs",
-    "parse_methods",
-    "run_bench",
-    "summary_columns",
-    "write_csv",
-    "write_json",
-    "write_markdown",
-    "ycbcr_to_rgb",
-]
+__all__ = ["DATASETS", "DEGRADATIONS", "METHODS", "METRICS", "MODEL_ROWS", "BenchConfig", "BenchError", *_LAZY]

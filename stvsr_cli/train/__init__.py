@@ -43,20 +43,4 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
 
-__all__ = [
-    "MODEL_PARTS",
-    "STAGES",
-    "TrainConfig",
-    "WeightEMA",
-    "build_model",
-    "build_sampler",
-    "check_config",
-    "learning_rate",
-    "load_state",
-    "psnr",
-    "save_state",
-    "stage_losses",
-    "stage_plan",
-    "train",
-    "validate",
-]
+__all__ = ["MODEL_PARTS", "STAGES", "TrainConfig", *_LAZY]
