@@ -409,6 +409,16 @@ def test_a_crop_the_model_cannot_take_is_refused_in_one_line(tmp_path, vimeo):
     assert not run.exists()
 
 
+def test_the_ms_stage_takes_crops_that_fit_ms_alone(tmp_path, vimeo):
+    """``--stage ms`` runs MS alone, so RIFE's multiple of 128 does not apply: a 64-pixel crop
+    trains (it was refused before, which kept a pretrained MS from being fine-tuned at its size)."""
+    run = tmp_path / "run"
+    args = ["train", "--data", str(vimeo), "--out", str(run), "--backbone", str(RIFE_FILE), "--crop", "64"]
+    result = CliRunner().invoke(app, [*args, "--stage", "ms", "--steps", "1", "--batch", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert (run / "model.safetensors").is_file()
+
+
 def test_spans_need_a_temporal_net_that_takes_t(tmp_path, vimeo, random_init):
     run = tmp_path / "run"
     args = ["train", "--data", str(vimeo), "--out", str(run), "--init", str(random_init), "--steps", "1"]

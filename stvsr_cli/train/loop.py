@@ -22,7 +22,7 @@ from ..weights import load_model, save_model
 from .building import RESUME_KEYS, build_model, build_sampler, step_batches
 from .checkpoints import checkpoint, load_ema, load_state, run_info
 from .config import MODEL_PARTS, STAGES, TrainConfig
-from .stages import TrainStep, learning_rate, set_trainable, stage_plan
+from .stages import TrainStep, learning_rate, lr_size_multiple, set_trainable, stage_plan
 from .validation import validate, validation_triplets
 
 
@@ -129,11 +129,11 @@ def _train(
         torch.set_rng_state(rng)
     else:
         model = build_model(config)
-    step_multiple = model.scale * model.size_multiple  # HR crops make LR crops of half the size
-    if config.crop % step_multiple:
+    lr_multiple = lr_size_multiple(model, [stage for stage, _, _ in stage_plan(config)])
+    if config.crop % (model.scale * lr_multiple):  # HR crops make LR crops of half the size
         raise StvsrError(
-            f"--crop {config.crop} does not fit this model: its crops must be multiples of {step_multiple} "
-            f"(LR sizes multiples of {model.size_multiple})"
+            f"--crop {config.crop} does not fit this model: its crops must be multiples of "
+            f"{model.scale * lr_multiple} (LR sizes multiples of {lr_multiple})"
         )
     if config.spans != (2,) and not model.temporal.takes_timestep:
         raise StvsrError(

@@ -24,6 +24,14 @@ def stage_plan(config: TrainConfig) -> list[tuple[str, int, int]]:
     return plan
 
 
+def lr_size_multiple(model: DualStream, stages: list[str]) -> int:
+    """What LR crop sizes must be multiples of for ``stages``: MS's own multiple when MS is all
+    they run (``ms``), else the whole model's."""
+    if set(stages) == {"ms"}:
+        return max(getattr(model.spatial, "size_multiple", 1), 1)
+    return model.size_multiple
+
+
 def learning_rate(config: TrainConfig, stage: str, step: int, start: int, end: int) -> float:
     """Linear warm-up over 3% of the stage, then cosine decay to 10% of the peak."""
     peak = config.pretrain_lr if stage in ("ms", "mt") else config.lr
