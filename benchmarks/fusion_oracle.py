@@ -47,7 +47,9 @@ def _blend_sse(sums: dict[str, np.ndarray]) -> np.ndarray:
     det = a11 * a22 - a12 * a12
     ok = det > 1e-6 * a11 * a22
     safe = np.where(ok, det, 1.0)
-    explained = np.where(ok, (b1 * b1 * a22 - 2 * b1 * b2 * a12 + b2 * b2 * a11) / safe, b1 * b1 / np.maximum(a11, 1e-9))
+    explained = np.where(
+        ok, (b1 * b1 * a22 - 2 * b1 * b2 * a12 + b2 * b2 * a11) / safe, b1 * b1 / np.maximum(a11, 1e-9)
+    )
     return np.maximum(gg - explained, 0.0)
 
 

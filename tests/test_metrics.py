@@ -99,3 +99,28 @@ def test_gaussian_window_is_normalised_and_symmetric():
     g = gaussian_window()
     assert g.shape == (11,) and g.sum() == pytest.approx(1.0)
     assert np.allclose(g, g[::-1]) and g.argmax() == 5
+
+
+def test_fusion_oracle_bounds_are_ordered_and_exact_where_known():
+    """benchmarks/fusion_oracle.py: picking the better stream per block is at least as good as
+    either stream, the free two-mask blend at least as good as picking, and on two streams with
+    independent noise the per-frame blend finds the known optimum (inverse-variance weights)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "fusion_oracle.py"
+    spec = importlib.util.spec_from_file_location("fusion_oracle", path)
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(60, 190, (67, 45, 3))
+    st, ts = gt + rng.normal(0, 4, gt.shape), gt + rng.normal(0, 8, gt.shape)
+    st[:20] += 30  # S->T is far off at the top: picking per block must see it
+    scores = oracle.frame_scores(st, ts, st, gt)
+    for b in oracle.BLOCKS:
+        assert scores[f"pick_{b}"] >= max(scores["st"], scores["ts"]) - 1e-9
+        assert scores[f"blend_{b}"] >= scores[f"pick_{b}"] - 1e-9
+    assert scores["pick_8"] > scores["st"] + 1  # the bad rows are replaced by T->S
+    st, ts = gt + rng.normal(0, 4, gt.shape), gt + rng.normal(0, 8, gt.shape)
+    best = 1 / (1 / 16 + 1 / 64)  # variance of the inverse-variance blend
+    assert abs(oracle.frame_scores(st, ts, st, gt)["blend_frame"] - 10 * np.log10(255**2 / best)) < 0.1
