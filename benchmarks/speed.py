@@ -11,6 +11,8 @@ Measures, each in a fresh process where memory matters:
 * by stage: decode alone, model alone, encode alone (same clip);
 * the model's FLOPs per input frame (torch's FlopCounterMode), its achieved GFLOP/s, and this
   machine's conv2d throughput (64->64 3x3, the model's dominant op) in the same dtype as the ceiling;
+* a floor: the model's own convolutions (one keyframe + one pair), each timed alone on its shapes
+  and dtype, summed, and the end-to-end ratio that floor alone would give (nothing is faster);
 * with --compile: torch.compile's compile time and steady-state time per pair against eager;
 * peak RSS for a 31- and a 91-frame 320x180 clip (must be flat in length);
 * peak RSS and time for 1080p -> 4K on the CPU.
@@ -208,6 +210,69 @@ def conv_throughput(dtype: torch.dtype = torch.float32) -> float:
     return flops * n / (time.perf_counter() - t) / 1e9
 
 
+def conv_floor(width: int, height: int, model_name: str | None) -> dict:
+    """A lower bound on the model's time per input frame: every convolution of one keyframe and
+    one pair (as ``stvsr upscale`` runs them: automatic precision, channels-last) timed alone, on
+    its own shapes and dtype, and summed, as if nothing else cost anything. Also the share of
+    that floor each network's convolutions take."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from stvsr_cli.tiling import pad_to_multiple
+    from stvsr_cli.upscaler import Upscaler
+    from stvsr_cli.weights import load_model
+
+    calls: list[tuple] = []  # (op, its arguments with tensors as (shape, dtype, channels-last))
+
+    def describe(a):
+        if isinstance(a, torch.Tensor):
+            channels_last = a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last)
+            return ("tensor", tuple(a.shape), a.dtype, channels_last)
+        return tuple(a) if isinstance(a, list) else a
+
+    def make(a):
+        if isinstance(a, tuple) and a and a[0] == "tensor":
+            x = torch.rand(a[1], dtype=a[2])
+            return x.contiguous(memory_format=torch.channels_last) if a[3] else x
+        return list(a) if isinstance(a, tuple) else a
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if "conv" in func.__name__:  # conv2d, conv_transpose2d, convolution (as dispatched)
+                calls.append((func, *(describe(a) for a in args)))
+            return func(*args, **(kwargs or {}))
+
+    upscaler = Upscaler(load_model(model_name), "cpu", "auto")
+    model = upscaler.model
+    lr = pad_to_multiple(torch.rand(2, 3, height, width), upscaler.multiple)
+    lr = lr.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), upscaler.arithmetic():
+        h = model.upscale(lr)
+        marks = {}
+        with Record():
+            model.upscale(lr[:1])
+            marks["spatial"] = len(calls)
+            model.interpolate(lr[:1], lr[1:], h[:1], h[1:])
+    seconds: dict[tuple, float] = {}
+    with torch.inference_mode():
+        for call in set(calls):
+            func, args = call[0], [make(a) for a in call[1:]]
+            for _ in range(2):
+                func(*args)
+            n, t = 0, time.perf_counter()
+            while n < 3 or time.perf_counter() - t < 0.5:
+                func(*args)
+                n += 1
+            seconds[call] = (time.perf_counter() - t) / n
+    spatial = sum(seconds[c] for c in calls[: marks["spatial"]])
+    total = sum(seconds[c] for c in calls)
+    return {
+        "conv_floor_s_per_input_frame": total,
+        "conv_floor_spatial_s": spatial,
+        "conv_floor_pair_s": total - spatial,
+        "convolutions": len(calls),
+    }
+
+
 def compile_times(model_name: str | None, pairs: int = 4) -> dict:
     """torch.compile (inductor) on the model's networks against eager, one 640x360 pair at a time
     in the automatic precision: the first call (compile) and the mean of ``pairs`` more."""
@@ -300,6 +365,10 @@ def main() -> None:
         stages["gflop_per_input_frame"] = flops / 1e9
         stages["model_gflops_per_s"] = flops * stages["input_frames"] / stages["model_s"] / 1e9
         stages["conv_ceiling_gflops_per_s"] = conv_throughput(torch.bfloat16 if auto == "bf16" else torch.float32)
+        stages.update(conv_floor(640, 360, models[0]))
+        # the best end-to-end ratio this model could reach here: its convolutions alone, at their
+        # own isolated speed, with decoding and encoding fully overlapped (free)
+        stages["ratio_floor"] = stages["conv_floor_s_per_input_frame"] * stages["input_frames"] / classical_s
         record("stages_640x360", stages)
         if args.compile:
             record("compile_640x360", compile_times(models[0]))

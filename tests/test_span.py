@@ -16,7 +16,7 @@ from stvsr_cli.errors import WeightsError
 from stvsr_cli.import_span import SPAN_BIN, SPAN_PARAM, import_span, our_names
 from stvsr_cli.import_weights import load_backbone, read_provenance
 from stvsr_cli.ncnn import FP16_TAG
-from stvsr_cli.nets.span import SpanConfig, SpanSpatial
+from stvsr_cli.nets.span import SpanConfig, SpanSpatial, attention
 
 from .conftest import randomize, shared_path
 from .test_rife import assert_clean_error
@@ -79,6 +79,31 @@ def test_span_makes_a_frame_twice_the_size_from_its_features():
     assert not torch.equal(net(lr[:1]), net(lr[1:]))
     with pytest.raises(ValueError, match="blocks"):
         SpanSpatial(SpanConfig(blocks=0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_attention_in_slabs_is_bit_identical_to_the_expression(monkeypatch, dtype, channels_last):
+    """The inference path computes SPAN's attention in slabs of rows, in place: the same values as
+    the plain float32 expression (which autograd uses; in bf16 the same bits), for two items, rows
+    not a multiple of the slab, either memory layout; the inputs are left as they were."""
+    monkeypatch.setattr("stvsr_cli.nets.span._SLAB_ELEMENTS", 2 * 5 * 7 * 3)  # 3 rows per slab
+    g = torch.Generator().manual_seed(0)
+    b, f = (3 * torch.randn(2, 5, 11, 7, generator=g)).to(dtype), (3 * torch.randn(2, 5, 11, 7, generator=g)).to(dtype)
+    if channels_last:
+        b, f = b.contiguous(memory_format=torch.channels_last), f.contiguous(memory_format=torch.channels_last)
+    b0, f0 = b.clone(), f.clone()
+    want = ((b.float() + f.float()) * (torch.sigmoid(b.float()) - 0.5)).to(dtype)
+    with torch.inference_mode():
+        got = attention(b, f)
+    assert got.dtype == dtype
+    if dtype == torch.float32:  # sigmoid's vector loop and its scalar remainder may differ by an ulp
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    else:
+        assert torch.equal(got, want)
+    assert torch.equal(b, b0) and torch.equal(f, f0)
+    b.requires_grad_(dtype == torch.float32)
+    assert torch.equal(attention(b, f).detach(), want)  # the autograd path
 
 
 def test_import_reads_the_wheel_into_the_same_network_byte_reproducibly(tmp_path, upstream):

@@ -49,12 +49,38 @@ class SpanBlock(nn.Module):
         one of the merged features)."""
         a = F.silu(self.conv1(f))
         b = self.conv3(F.silu(self.conv2(a)))
-        # the attention in float32 (a no-op in float32 runs): in bf16, sigmoid(b) - 0.5 keeps only
-        # 8 bits of 0.5 + a small value. Measured on val keyframes against fp32: -0.015 / -0.018 /
-        # -0.008 dB with it, -0.019 / -0.023 / -0.009 dB with the same function written as
-        # tanh(b / 2) / 2 in bf16 (over the 0.02 dB bf16 may cost); it costs 0.2-0.4 s per 640x360 frame
-        out = (b.float() + f.float()) * (torch.sigmoid(b.float()) - 0.5)
-        return out.to(b.dtype), a
+        return attention(b, f), a
+
+
+# elements per slab of ``attention``'s inference path: its float32 temporaries (1 MiB each)
+# stay in the CPU's cache between its five passes
+_SLAB_ELEMENTS = 2**18
+
+
+def attention(b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """SPAN's attention ``(b + f) * (sigmoid(b) - 1/2)`` ``[N, C, h, w]``, computed in float32 and
+    returned in ``b``'s dtype.
+
+    float32 because in bf16 ``sigmoid(b) - 1/2`` keeps only 8 bits of 1/2 + a small value
+    (measured on val keyframes against fp32: -0.015 / -0.018 / -0.008 dB this way, -0.019 /
+    -0.023 / -0.009 dB with the same function written as tanh(b / 2) / 2 in bf16, over the
+    0.02 dB bf16 may cost). Without autograd it runs in slabs of rows, each op in place on a
+    cache-sized float32 copy: the expression's values (bit for bit on a 640x384 frame's features,
+    bf16 or float32), 3.4x faster in bf16 (122 -> 36 ms on 2 EPYC cores) and 2.4x in float32
+    (70 -> 30 ms) than whole-frame passes over 47 MB temporaries.
+    """
+    if torch.is_grad_enabled() and (b.requires_grad or f.requires_grad):
+        return ((b.float() + f.float()) * (torch.sigmoid(b.float()) - 0.5)).to(b.dtype)
+    out = torch.empty_like(b)
+    rows = max(1, _SLAB_ELEMENTS // max(1, b.shape[0] * b.shape[1] * b.shape[3]))
+    for y in range(0, b.shape[2], rows):
+        part = slice(y, y + rows)
+        s = b[:, :, part].to(torch.float32, copy=True)
+        x = torch.add(s, f[:, :, part])  # float32 (type promotion)
+        torch.sigmoid(s, out=s)
+        s.sub_(0.5)
+        torch.mul(x, s, out=out[:, :, part])
+    return out
 
 
 class SpanSpatial(nn.Module):
