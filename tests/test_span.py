@@ -87,7 +87,7 @@ def test_attention_in_slabs_is_bit_identical_to_the_expression(monkeypatch, dtyp
     """The inference path computes SPAN's attention in slabs of rows, in place: the same values as
     the plain float32 expression (which autograd uses; in bf16 the same bits), for two items, rows
     not a multiple of the slab, either memory layout; the inputs are left as they were."""
-    monkeypatch.setattr("stvsr_cli.nets.span._SLAB_ELEMENTS", 2 * 5 * 7 * 3)  # 3 rows per slab
+    monkeypatch.setattr("stvsr_cli.nets.blocks.SLAB_ELEMENTS", 2 * 5 * 7 * 3)  # 3 rows per slab
     g = torch.Generator().manual_seed(0)
     b, f = (3 * torch.randn(2, 5, 11, 7, generator=g)).to(dtype), (3 * torch.randn(2, 5, 11, 7, generator=g)).to(dtype)
     if channels_last:

@@ -46,6 +46,30 @@ class ResBlock(nn.Module):
         zero_init(self.conv2)
 
 
+# elements per slab of ``by_row_slabs``: the temporaries of a slab (1 MiB in float32) stay in
+# the CPU's cache between the passes of the function applied to it
+SLAB_ELEMENTS = 2**17
+
+
+def by_row_slabs(fn, *xs: torch.Tensor) -> torch.Tensor:
+    """``fn(*xs)`` for a pointwise ``fn`` of tensors ``[N, C, H, W]`` (same shape), computed a slab
+    of rows at a time and written into one output laid out like ``xs[0]``.
+
+    For inference: a chain of elementwise ops over a large tensor (or an op with a slow kernel
+    for its dtype, computed in float32 instead) then keeps its temporaries in cache instead of
+    streaming whole-frame temporaries through memory for every op (measured on 2 EPYC cores,
+    bf16: SPAN's attention on 48 x 384 x 640 features 142 -> 23 ms). Same values as ``fn(*xs)``,
+    since ``fn`` is pointwise; no autograd.
+    """
+    first = xs[0]
+    out = torch.empty_like(first)
+    rows = max(1, SLAB_ELEMENTS // max(1, first.shape[0] * first.shape[1] * first.shape[3]))
+    for y in range(0, first.shape[2], rows):
+        part = slice(y, y + rows)
+        out[:, :, part] = fn(*(x[:, :, part] for x in xs))
+    return out
+
+
 def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
