@@ -194,3 +194,12 @@ for m in 2mask 1mask; do
   stage "$run/rife_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
     --val-every 1000 --init "$run/rife_default.safetensors" --init-modules spatial,temporal --model-config "$run/rife_$m.json"
 done
+# The same on the default's own streams (SPAN + RIFE; the model card's Table 1).
+python -c "import dataclasses; from stvsr_cli.weights import load_model
+c = dataclasses.replace(load_model('$run/final.safetensors').config, mid_from='refined')
+open('$run/span_2mask.json', 'w').write(c.to_json())
+open('$run/span_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
+for m in 2mask 1mask; do
+  stage "$run/span_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
+    --val-every 1000 --init "$run/final.safetensors" --init-modules spatial,temporal --model-config "$run/span_$m.json"
+done
