@@ -82,15 +82,26 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# Runs a command and prints its own peak RSS in KiB. Started as a small process of its own, so
+# that the peak it reads is the command's alone: on Linux a child's ru_maxrss also counts the
+# memory of the process that forked it (at the fork), and this script grows to gigabytes.
+_MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss, flush=True)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; returns (wall seconds, peak RSS MiB of the child)."""
+    """Run ``cmd``; returns (wall seconds, peak RSS MiB of ``cmd``'s process)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
-    return wall, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-500:]}")
+    return wall, int(proc.stdout.split()[-1]) / 1024
 
 
 def stvsr_cmd(src: Path, dst: Path, *extra: str) -> list[str]:
@@ -182,15 +193,16 @@ def model_flops_per_input_frame(width: int, height: int, model_name: str | None)
     from stvsr_cli.weights import load_model
 
     model = load_model(model_name)
-    m = model.size_multiple
+    m, ms = model.size_multiple, int(getattr(model.spatial, "size_multiple", 1))
     h, w = -(-height // m) * m, -(-width // m) * m
     l0, l1 = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
+    key = torch.rand(1, 3, -(-height // ms) * ms, -(-width // ms) * ms)  # as upscale pads a keyframe
     with torch.inference_mode():
         h0 = model.upscale(l0)
         h1 = model.upscale(l1)
         counter = FlopCounterMode(display=False)
         with counter:
-            model.upscale(l1)
+            model.upscale(key)
             model.interpolate(l0, l1, h0, h1)
     return float(counter.get_total_flops())
 
@@ -213,11 +225,10 @@ def conv_throughput(dtype: torch.dtype = torch.float32) -> float:
 def conv_floor(width: int, height: int, model_name: str | None) -> dict:
     """A lower bound on the model's time per input frame: every convolution of one keyframe and
     one pair (as ``stvsr upscale`` runs them: automatic precision, channels-last) timed alone, on
-    its own shapes and dtype, and summed, as if nothing else cost anything. Also the share of
-    that floor each network's convolutions take."""
+    its own shapes and dtype, and summed, as if nothing else cost anything; and the part of it
+    that is the keyframe's (MS) and the pair's."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from stvsr_cli.tiling import pad_to_multiple
     from stvsr_cli.upscaler import Upscaler
     from stvsr_cli.weights import load_model
 
@@ -243,15 +254,16 @@ def conv_floor(width: int, height: int, model_name: str | None) -> dict:
 
     upscaler = Upscaler(load_model(model_name), "cpu", "auto")
     model = upscaler.model
-    lr = pad_to_multiple(torch.rand(2, 3, height, width), upscaler.multiple)
-    lr = lr.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), upscaler.arithmetic():
-        h = model.upscale(lr)
-        marks = {}
+    lr = torch.rand(2, 3, height, width).contiguous(memory_format=torch.channels_last)
+    h = upscaler.keyframes(lr)
+    x, hr = upscaler.pair_inputs(lr, h)
+    marks = {}
+    with torch.inference_mode():
         with Record():
-            model.upscale(lr[:1])
+            upscaler.keyframes(lr[:1])  # as upscale runs it: padded only to MS's own multiple
             marks["spatial"] = len(calls)
-            model.interpolate(lr[:1], lr[1:], h[:1], h[1:])
+            with upscaler.arithmetic():
+                model.interpolate(x[:1], x[1:], hr[:1], hr[1:])
     seconds: dict[tuple, float] = {}
     with torch.inference_mode():
         for call in set(calls):

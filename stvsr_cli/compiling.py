@@ -1,9 +1,10 @@
 """``torch.compile`` for the upscaler's networks, where it pays off.
 
-Measured (docs/BENCHMARKS.md, 2-core AMD EPYC, bf16, default model, 640x360 pairs): compiling
-takes about 110 s on the first pair and then saves 17% per pair (1.30 -> 1.09 s), so it pays off
-after about 500 input frames and only for whole frames of one size (each new shape, as tiles at
-a frame's edge have, compiles again). ``--compile auto`` therefore compiles on the CPU from
+Measured (docs/BENCHMARKS.md, 2-core AMD EPYC, bf16, 640x360 pairs): for our MS with RIFE
+compiling takes about 110 s on the first pair and then saves 17% per pair (1.30 -> 1.09 s); for
+the default (SPAN + RIFE) 168 s, then 7% (3.34 -> 3.10 s), paying off after about 1400 input
+frames; and only for whole frames of one size (each new shape, as tiles at a frame's edge have,
+compiles again). ``--compile auto`` therefore compiles on the CPU from
 ``AUTO_MIN_FRAMES`` input frames (a minute at 25 fps), without tiling and one pair per call;
 ``on`` compiles whenever it can, ``off`` never. Where compiling fails (no C++ compiler, an
 unsupported op) the run goes on uncompiled, with a warning.
