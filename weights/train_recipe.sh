@@ -184,22 +184,17 @@ stage "$run/span_fusion" --stage fusion --steps "$(steps 1000)" --crop 256 --bat
 python -c "import dataclasses, sys; from stvsr_cli.weights import load_model, save_model
 m = load_model(sys.argv[1]); m.config = dataclasses.replace(m.config, mid_from='st'); save_model(m, sys.argv[2], m.info)" \
   "$run/span_fusion/model.safetensors" "$run/final.safetensors"  # weights/stvsr_default.safetensors
-# The paper's Table 1 on RIFE's streams with our MS (the model card): F and R fresh on the frozen
-# MS and RIFE of rife_default, two masks and one, 600 steps each.
-python -c "import dataclasses; from stvsr_cli.weights import load_model
-c = dataclasses.replace(load_model('$run/rife_default.safetensors').config, mid_from='refined')
-open('$run/rife_2mask.json', 'w').write(c.to_json())
-open('$run/rife_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
-for m in 2mask 1mask; do
-  stage "$run/rife_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
-    --val-every 1000 --init "$run/rife_default.safetensors" --init-modules spatial,temporal --model-config "$run/rife_$m.json"
-done
-# The same on the default's own streams (SPAN + RIFE; the model card's Table 1).
-python -c "import dataclasses; from stvsr_cli.weights import load_model
-c = dataclasses.replace(load_model('$run/final.safetensors').config, mid_from='refined')
-open('$run/span_2mask.json', 'w').write(c.to_json())
-open('$run/span_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
-for m in 2mask 1mask; do
-  stage "$run/span_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
-    --val-every 1000 --init "$run/final.safetensors" --init-modules spatial,temporal --model-config "$run/span_$m.json"
-done
+# The paper's Table 1 (the model card): F and R fresh on a model's frozen MS and MT, two masks and
+# one, 600 steps each. table1 NAME MODEL_FILE -> $run/NAME_fusion_{2mask,1mask}
+table1() {
+  python -c "import dataclasses; from stvsr_cli.weights import load_model
+c = dataclasses.replace(load_model('$2').config, mid_from='refined')
+open('$run/$1_2mask.json', 'w').write(c.to_json())
+open('$run/$1_1mask.json', 'w').write(dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, masks=1)).to_json())"
+  for m in 2mask 1mask; do
+    stage "$run/$1_fusion_$m" --stage fusion --steps "$(steps 600)" --crop 128 --batch 8 --seed 0 --lr 1e-3 \
+      --val-every 1000 --init "$2" --init-modules spatial,temporal --model-config "$run/$1_$m.json"
+  done
+}
+table1 rife "$run/rife_default.safetensors"  # RIFE's streams with our MS
+table1 span "$run/final.safetensors"         # the default's own streams (SPAN + RIFE)
