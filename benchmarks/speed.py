@@ -255,10 +255,9 @@ def conv_floor(width: int, height: int, model_name: str | None) -> dict:
     upscaler = Upscaler(load_model(model_name), "cpu", "auto")
     model = upscaler.model
     lr = torch.rand(2, 3, height, width).contiguous(memory_format=torch.channels_last)
-    h = upscaler.keyframes(lr)
-    x, hr = upscaler.pair_inputs(lr, h)
     marks = {}
     with torch.inference_mode():
+        x, hr = upscaler.pair_inputs(lr, upscaler.keyframes(lr))
         with Record():
             upscaler.keyframes(lr[:1])  # as upscale runs it: padded only to MS's own multiple
             marks["spatial"] = len(calls)

@@ -55,10 +55,10 @@ def by_row_slabs(fn, *xs: torch.Tensor) -> torch.Tensor:
     """``fn(*xs)`` for a pointwise ``fn`` of tensors ``[N, C, H, W]`` (same shape), computed a slab
     of rows at a time and written into one output laid out like ``xs[0]``.
 
-    For inference: a chain of elementwise ops over a large tensor then keeps its temporaries in
-    cache instead of streaming whole-frame temporaries through memory for every op (measured on 2 EPYC cores,
-    bf16: SPAN's attention on 48 x 384 x 640 features 142 -> 23 ms). Same values as ``fn(*xs)``,
-    since ``fn`` is pointwise; no autograd.
+    For inference on the CPU: a chain of elementwise ops over a large tensor then keeps its
+    temporaries in cache instead of streaming whole-frame temporaries through memory for every
+    op (measured on 2 EPYC cores, bf16: SPAN's attention on 48 x 384 x 640 features 142 -> 23 ms).
+    Same values as ``fn(*xs)``, since ``fn`` is pointwise; no autograd.
     """
     first = xs[0]
     out = torch.empty_like(first)
