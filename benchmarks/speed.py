@@ -332,6 +332,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes on a small CPU)")
     parser.add_argument("--model", action="append", help="a bundled model's name or a weights file (repeatable)")
     args = parser.parse_args()
+    from stvsr_cli.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as the `stvsr` command does, for the in-process measurements
     models = args.model or [None]
     results: dict = {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores, bf16 {'yes' if cpu_has_bf16() else 'no'}, "

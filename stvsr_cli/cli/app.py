@@ -80,6 +80,9 @@ def _root(
 
 
 def main() -> None:
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()  # before any tensor: each frame then reuses the last one's memory
     try:
         app()
     except KeyboardInterrupt:
