@@ -25,11 +25,11 @@ _M_MMAP_THRESHOLD = -3
 
 # glibc's largest mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
 MMAP_THRESHOLD = 32 * 2**20
-TRIM_THRESHOLD = 256 * 2**20
+TRIM_THRESHOLD = 2**30
 
 
 def keep_freed_memory() -> bool:
-    """Serve blocks up to 32 MiB from the heap and keep up to 256 MiB of freed heap mapped, so
+    """Serve blocks up to 32 MiB from the heap and keep up to 1 GiB of freed heap mapped, so
     that each frame reuses the previous frame's memory. Returns whether the settings took
     (False on systems without glibc, such as macOS, Windows or musl)."""
     if not sys.platform.startswith("linux"):

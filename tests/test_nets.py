@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from stvsr_cli.nets import SPATIAL, TEMPORAL, DualStream, DualStreamConfig, FusionConfig, RefineConfig
-from stvsr_cli.nets.blocks import flow_warp, resize_flow
+from stvsr_cli.nets.blocks import PReLU, flow_warp, resize_flow
 
 from .conftest import randomize, tiny_config
 
@@ -90,6 +90,31 @@ def test_flow_warp_zero_flow_is_identity_and_integer_flow_shifts():
     flow[:, 0] = 2.0  # sample two pixels to the right
     warped = flow_warp(img, flow)
     torch.testing.assert_close(warped[..., :, :-2], img[..., :, 2:])
+
+
+def test_flow_warp_keeps_the_layout_of_its_image():
+    img = torch.rand(2, 16, 8, 10).contiguous(memory_format=torch.channels_last)
+    flow = torch.randn(2, 2, 8, 10)
+    warped = flow_warp(img, flow)
+    assert warped.is_contiguous(memory_format=torch.channels_last)  # a channels-last net gets its layout back
+    torch.testing.assert_close(warped, flow_warp(img.contiguous(), flow), rtol=0, atol=0)
+    assert flow_warp(img.contiguous(), flow).is_contiguous()
+
+
+@pytest.mark.parametrize("channels", [1, 3, 16, 32, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_prelu_on_channels_last_is_bit_equal_to_torchs(channels, dtype):
+    torch.manual_seed(0)
+    act = PReLU(channels).to(dtype)
+    torch.nn.init.uniform_(act.weight, -0.5, 0.5)
+    reference = torch.nn.PReLU(channels).to(dtype)
+    reference.load_state_dict(act.state_dict())  # same key, same parameter
+    for h, w in ((8, 10), (7, 9)):  # an odd pixel count cannot fold pixels into rows
+        x = torch.randn(2, channels, h, w, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            out = act(x)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out, reference(x)) and torch.equal(act(x.contiguous()), reference(x.contiguous()))
 
 
 def test_resize_flow_rescales_vectors():

@@ -62,6 +62,44 @@ def test_protocol_estimate_then_synthesize(t):
 
 
 @torch.inference_mode()
+def reference_motion(net: RifeTemporal, a, b, t: float) -> torch.Tensor:
+    """RIFE's pyramid as published: every level's input concatenated at full resolution, then
+    resized to the level; flows and logit accumulated at full resolution."""
+    size = a.shape[-2:]
+
+    def resized(x, s):
+        low = (round(size[0] / s), round(size[1] / s))
+        return x if s == 1 else F.interpolate(x, size=low, mode="bilinear", align_corners=False)
+
+    def up_motion(out):
+        scale = torch.tensor([size[1] / out.shape[-1], size[0] / out.shape[-2]] * 2 + [1.0]).view(1, 5, 1, 1)
+        return F.interpolate(out.float(), size=size, mode="bilinear", align_corners=False) * scale
+
+    t_plane = torch.full_like(a[:, :1], t)
+    motion = None
+    for i, (level, s) in enumerate(zip(net.levels, net.config.scales)):
+        if motion is None:
+            x = resized(torch.cat((a, b, t_plane), 1), s)
+        else:
+            warped = torch.cat((flow_warp(a, motion[:, 0:2]), flow_warp(b, motion[:, 2:4])), 1)
+            flows = resized(motion[:, 0:4], s) / s
+            x = torch.cat((resized(torch.cat((warped, t_plane, motion[:, 4:5]), 1), s), flows), 1)
+        feat = level.down(x)
+        delta = up_motion(level.head(level.body(feat) + feat))
+        motion = delta if motion is None else motion + delta
+    return motion
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pyramid_is_the_published_full_resolution_one(layout):
+    """Levels are assembled at their own resolution and a and b are warped as one batch: the
+    same motion as the published formulation, to float rounding, in either layout."""
+    net = tiny_net(large_motion_threshold=None).to(memory_format=layout)
+    a, b = (x.contiguous(memory_format=layout) for x in frames(2, seed=5))
+    torch.testing.assert_close(net.estimate(a, b, 0.3), reference_motion(net, a, b, 0.3), atol=1e-5, rtol=1e-5)
+
+
 def test_timestep_changes_the_frame_and_a_tensor_gives_one_per_pair():
     net = tiny_net()
     a, b = frames(2)
@@ -104,7 +142,7 @@ def test_large_motion_retry_runs_the_pyramid_at_twice_the_scales_per_pair():
     # each pair's level-1 correction, as the retry measures it
     reach = []
     probe = tiny_net(large_motion_threshold=None)
-    hook = probe.levels[1].register_forward_hook(lambda m, i, out: reach.append(out[0].abs().amax(dim=(2, 3))))
+    hook = probe.levels[1].register_forward_hook(lambda m, i, out: reach.append(out[:, 0:4].abs().amax(dim=(2, 3))))
     probe.estimate(a, b)
     hook.remove()
     far = torch.minimum(reach[0][:, 0:2].amax(1), reach[0][:, 2:4].amax(1))  # [2]

@@ -69,6 +69,27 @@ def by_row_slabs(fn, *xs: torch.Tensor) -> torch.Tensor:
     return out
 
 
+class PReLU(nn.PReLU):
+    """``nn.PReLU`` (same parameter, same values) that computes a 4-D channels-last input as a
+    2-D ``[pixels / k, k * C]`` one, ``k`` pixels a row so that rows are at least 32 wide:
+    torch's kernel falls off its vector path for narrow rows (on 2 EPYC cores, bf16,
+    16 x 768 x 1280: channels-last 52 ms, ``[pixels, 16]`` 21 ms, ``[pixels / 2, 32]`` 2.4 ms)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or self.weight.numel() == 1 or not _is_channels_last(x):
+            return super().forward(x)
+        n, c, h, w = x.shape
+        k = -(-32 // c)
+        if (n * h * w) % k:
+            k = 1
+        rows = x.permute(0, 2, 3, 1).reshape(-1, k * c)  # a view: channels-last memory is [N, H, W, C]
+        return F.prelu(rows, self.weight.repeat(k)).view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
@@ -110,7 +131,7 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     Bilinear sampling with border padding, so pixels that flow leaves the frame repeat the
     edge instead of turning black (``align_corners=True`` keeps pixel ``x`` at grid ``x``).
     The sampling grid is float32 whatever the dtypes (in bf16 a 1280-pixel grid would be
-    several pixels off); the result has ``img``'s dtype.
+    several pixels off); the result has ``img``'s dtype and memory layout.
     """
     n, _, h, w = img.shape
     flow = flow.float()
@@ -120,7 +141,9 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     grid = _base_grid(n, h, w, flow.dtype, flow.device) + offset
     with torch.autocast(img.device.type, enabled=False):
         out = F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.to(img.dtype)
+    # in img's layout: grid sampling writes contiguous, a channels-last net wants its own back
+    layout = torch.channels_last if _is_channels_last(img) else torch.contiguous_format
+    return out.to(dtype=img.dtype, memory_format=layout)
 
 
 def time_plane(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import flow_warp, resize_flow
+from .blocks import PReLU, flow_warp, resize_flow
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class RifeConfig:
 
 def _conv_prelu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     """3×3 convolution then a per-channel PReLU (keys ``0.weight``, ``0.bias``, ``1.weight``)."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1), nn.PReLU(out_channels))
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1), PReLU(out_channels))
 
 
 def _down_pair(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -72,7 +72,7 @@ def _down_pair(in_channels: int, out_channels: int) -> nn.Sequential:
 
 def _up(in_channels: int, out_channels: int) -> nn.Sequential:
     """Doubles the resolution: a 4×4 stride-2 transposed conv then a PReLU."""
-    return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1), nn.PReLU(out_channels))
+    return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1), PReLU(out_channels))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -81,17 +81,41 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-def _resize_flows(flows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``resize_flow`` for the two flows of ``[N, 4, h, w]`` (t->a in 0-1, t->b in 2-3)."""
-    return torch.cat((resize_flow(flows[:, 0:2], size), resize_flow(flows[:, 2:4], size)), dim=1)
+def _resize_motion(motion: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Motion ``[N, 5, h, w]`` (see ``RifeTemporal``) resized to ``size``, its flow vectors
+    rescaled to the new pixels: float32 (flows are coordinates) and contiguous (torch's bilinear
+    kernel is about 5x slower on a narrow channels-last tensor)."""
+    motion = motion.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+    h, w = motion.shape[-2:]
+    if (h, w) == tuple(size):
+        return motion
+    sx, sy = size[1] / w, size[0] / h
+    scale = torch.tensor([sx, sy, sx, sy, 1.0], dtype=motion.dtype, device=motion.device)
+    return F.interpolate(motion, size=size, mode="bilinear", align_corners=False) * scale.view(1, 5, 1, 1)
+
+
+def _pair(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``cat((a, b), dim=1)`` ``[N, 6, H, W]``, contiguous, so that ``view(2N, 3, H, W)`` is the
+    batch ``a0, b0, a1, b1, ...``."""
+    ab = torch.empty((a.shape[0], 6, *a.shape[-2:]), dtype=a.dtype, device=a.device)
+    ab[:, 0:3] = a
+    ab[:, 3:6] = b
+    return ab
+
+
+def _warp_pair(ab: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """``ab`` (``_pair``) with ``a`` warped by flow t->a and ``b`` by flow t->b of ``motion`` at
+    the same size: ``[N, 6, H, W]``. One grid sampling of the batch ``2N`` (torch parallelises
+    it over the batch, not within a frame)."""
+    n, _, h, w = ab.shape
+    flows = motion[:, 0:4].contiguous().view(2 * n, 2, h, w)
+    return flow_warp(ab.view(2 * n, 3, h, w), flows).reshape(n, 6, h, w)
 
 
 class _FlowLevel(nn.Module):
-    """One pyramid level: ``(images [N, C, H, W], flow [N, 4, H, W] or None)`` ->
-    ``(Δflow [N, 4, H, W] in pixels of H×W, Δlogit [N, 1, H, W])``.
-
-    ``H`` and ``W`` must be multiples of ``4 * scale``.
-    """
+    """One pyramid level: its input ``[N, C, h, w]``, already at the level's resolution (``h``
+    and ``w`` multiples of 4) -> its correction to the motion, ``[N, 5, H, W]`` at ``size``
+    (float32; flows in pixels of ``size``)."""
 
     def __init__(self, in_channels: int, channels: int):
         super().__init__()
@@ -99,18 +123,10 @@ class _FlowLevel(nn.Module):
         self.body = nn.Sequential(*[_conv_prelu(channels, channels) for _ in range(8)])
         self.head = nn.ConvTranspose2d(channels, 5, 4, stride=2, padding=1)
 
-    def forward(
-        self, images: torch.Tensor, flow: torch.Tensor | None, scale: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        size = tuple(images.shape[-2:])
-        low = (round(size[0] / scale), round(size[1] / scale))
-        x = _resize(images, low)
-        if flow is not None:
-            x = torch.cat((x, _resize_flows(flow, low).to(x.dtype)), dim=1)
-        feat = self.down(x)  # [N, c, H/4s, W/4s]
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        feat = self.down(x)  # [N, c, h/4, w/4]
         feat = self.body(feat) + feat
-        out = self.head(feat)  # [N, 5, H/2s, W/2s]
-        return _resize_flows(out[:, 0:4], size), _resize(out[:, 4:5], size)
+        return _resize_motion(self.head(feat), size)  # predicted at [h/2, w/2]
 
 
 class _ContextEncoder(nn.Module):
@@ -181,46 +197,52 @@ class RifeTemporal(nn.Module):
 
     @staticmethod
     def _timestep(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``t`` (a float, or a tensor of ``N`` values or one) -> a constant plane ``[N, 1, H, W]``."""
-        n, _, h, w = like.shape
+        """``t`` (a float, or a tensor of ``N`` values or one) -> ``[N, 1, 1, 1]`` in ``like``'s dtype."""
+        n = like.shape[0]
         t = torch.as_tensor(t, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
         if t.shape[0] not in (1, n):
             raise ValueError(f"timestep has {t.shape[0]} values for {n} pairs")
-        return t.expand(n, 1, h, w)
+        return t.expand(n, 1, 1, 1)
 
-    def _pyramid(
-        self, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, scales: tuple[float, ...], retry: bool
-    ) -> torch.Tensor:
-        """The flow pyramid at ``scales``; ``t`` is the timestep plane. Returns ``motion``."""
-        flow, logit = self.levels[0](torch.cat((a, b, t), dim=1), None, scales[0])
-        for i in range(1, len(self.levels)):
-            warped = torch.cat((flow_warp(a, flow[:, 0:2]), flow_warp(b, flow[:, 2:4])), dim=1)
-            d_flow, d_logit = self.levels[i](torch.cat((warped, t, logit), dim=1), flow, scales[i])
+    def _pyramid(self, ab: torch.Tensor, t: torch.Tensor, scales: tuple[float, ...], retry: bool) -> torch.Tensor:
+        """The flow pyramid at ``scales`` on ``ab`` (``_pair``), ``t`` ``[N, 1, 1, 1]``. Returns
+        ``motion``. Each level's input is assembled at the level's own resolution (resizing is
+        per channel, so this is the reference's full-resolution concatenation, resized)."""
+        n, _, h, w = ab.shape
+        motion = None
+        for i, level in enumerate(self.levels):
+            low = (round(h / scales[i]), round(w / scales[i]))
+            t_plane = t.expand(n, 1, *low)
+            if motion is None:  # level 0: a, b, t
+                x = torch.cat((_resize(ab, low), t_plane), dim=1)
+            else:  # warped a, warped b, t, logit, both flows
+                known = _resize_motion(motion, low).to(ab.dtype)
+                x = torch.cat((_resize(_warp_pair(ab, motion), low), t_plane, known[:, 4:5], known[:, 0:4]), dim=1)
+            delta = level(x, (h, w))
             if i == 1 and retry:
                 limit = self.config.large_motion_threshold
-                reach = d_flow.abs().amax(dim=(2, 3))  # [N, 4]: per flow channel
+                reach = delta[:, 0:4].abs().amax(dim=(2, 3))  # [N, 4]: per flow channel
                 far = (reach[:, 0:2].amax(dim=1) > limit) & (reach[:, 2:4].amax(dim=1) > limit)
                 if far.any():
                     wide = tuple(2 * s for s in scales)
                     if far.all():
-                        return self._pyramid(a, b, t, wide, retry=False)
+                        return self._pyramid(ab, t, wide, retry=False)
                     # mixed batch: each group on its own (the near pairs redo their first two levels)
-                    motion = torch.empty((a.shape[0], 5, *a.shape[-2:]), dtype=a.dtype, device=a.device)
-                    motion[far] = self._pyramid(a[far], b[far], t[far], wide, retry=False)
+                    out = torch.empty((n, 5, h, w), dtype=motion.dtype, device=motion.device)
+                    out[far] = self._pyramid(ab[far], t[far], wide, retry=False)
                     near = ~far
-                    motion[near] = self._pyramid(a[near], b[near], t[near], scales, retry=False)
-                    return motion
-            flow = flow + d_flow
-            logit = logit + d_logit
-        return torch.cat((flow, logit), dim=1)
+                    out[near] = self._pyramid(ab[near], t[near], scales, retry=False)
+                    return out
+            motion = delta if motion is None else motion + delta
+        return motion
 
     def estimate(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:
-        """Motion ``[N, 5, H, W]`` from ``a`` to the frame at ``t`` and from ``b`` to it."""
+        """Motion ``[N, 5, H, W]`` (float32) from ``a`` to the frame at ``t`` and from ``b`` to it."""
         h, w = a.shape[-2:]
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"RifeTemporal needs sizes that are multiples of {self.size_multiple}, got {w}x{h}")
         retry = self.config.large_motion_threshold is not None and len(self.levels) > 1
-        return self._pyramid(a, b, self._timestep(t, a), tuple(self.config.scales), retry)
+        return self._pyramid(_pair(a, b), self._timestep(t, a), tuple(self.config.scales), retry)
 
     def synthesize(
         self, a: torch.Tensor, b: torch.Tensor, motion: torch.Tensor, t: float | torch.Tensor = 0.5
@@ -228,20 +250,20 @@ class RifeTemporal(nn.Module):
         """The frame at ``t``, ``[N, 3, H, W]``, from ``motion`` estimated at this or another size
         (resized, vectors rescaled). ``t`` is accepted for the protocol; ``motion`` already
         encodes it (estimate with the same ``t``)."""
-        size = tuple(a.shape[-2:])
-        if self.refine is not None and (size[0] % 16 or size[1] % 16):
-            raise ValueError(f"RifeTemporal's refinement needs sizes that are multiples of 16, got {size[1]}x{size[0]}")
-        flow = _resize_flows(motion[:, 0:4], size)
-        logit = _resize(motion[:, 4:5], size)
-        warped_a = flow_warp(a, flow[:, 0:2])
-        warped_b = flow_warp(b, flow[:, 2:4])
-        m = torch.sigmoid(logit.float())  # float32 under autocast (steps of 0.002 in bf16)
-        frame = m * warped_a + (1.0 - m) * warped_b
+        n, _, h, w = a.shape
+        if self.refine is not None and (h % 16 or w % 16):
+            raise ValueError(f"RifeTemporal's refinement needs sizes that are multiples of 16, got {w}x{h}")
+        motion = _resize_motion(motion, (h, w))
+        flow, logit = motion[:, 0:4], motion[:, 4:5]
+        ab = _pair(a, b)
+        warped = _warp_pair(ab, motion)  # [N, 6, H, W]: warped a, warped b
+        m = torch.sigmoid(logit)  # float32 (steps of 0.002 in bf16)
+        frame = m * warped[:, 0:3] + (1.0 - m) * warped[:, 3:6]
         if self.refine is not None:
-            context_a = self.context(a, flow[:, 0:2])
-            context_b = self.context(b, flow[:, 2:4])
-            inputs = torch.cat((a, b, warped_a, warped_b, logit.to(a.dtype), flow.to(a.dtype)), dim=1)  # [N, 17, H, W]
-            frame = frame + self.refine(inputs, context_a, context_b)
+            # both frames through the context encoder as one batch: a's features, then b's
+            context = self.context(torch.cat((a, b)), torch.cat((flow[:, 0:2], flow[:, 2:4])))
+            inputs = torch.cat((ab, warped, logit.to(a.dtype), flow.to(a.dtype)), dim=1)  # [N, 17, H, W]
+            frame = frame + self.refine(inputs, [c[:n] for c in context], [c[n:] for c in context])
         return frame
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor = 0.5) -> torch.Tensor:

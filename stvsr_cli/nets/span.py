@@ -69,7 +69,8 @@ def attention(b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def _attention(b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    return ((b.float() + f.float()) * (torch.sigmoid(b.float()) - 0.5)).to(b.dtype)
+    b32 = b.float()
+    return ((b32 + f.float()) * (torch.sigmoid(b32) - 0.5)).to(b.dtype)
 
 
 class SpanSpatial(nn.Module):
