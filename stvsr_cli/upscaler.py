@@ -144,10 +144,11 @@ class Upscaler:
         # what a net asks to keep in float32 (nets.protocols), from the caller's unrounded weights
         for path, source in model.named_modules():
             for name in getattr(source, "float32_parts", ()):
-                part = copy.deepcopy(getattr(source, name)).to(self.device).float()
+                parent, _, leaf = name.rpartition(".")  # a dotted name reaches into a child ("levels.0")
+                part = copy.deepcopy(getattr(source.get_submodule(parent), leaf)).to(self.device).float()
                 if isinstance(part, nn.Module):
                     part = part.to(memory_format=self.memory_format)
-                setattr(self.model.get_submodule(path), name, part)
+                setattr(self.model.get_submodule(".".join(p for p in (path, parent) if p)), leaf, part)
         self.precision = precision_name(self.dtype)
         self.batch = batch
         self.mode = mode

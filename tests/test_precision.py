@@ -1,17 +1,20 @@
 """Precision: what ``--precision auto`` picks, bf16 on CPUs that have it, and the float32 islands
 (flows, sampling grids, masks, residuals near zero) that keep bf16 output close to fp32."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from stvsr_cli import upscaler as pipeline
 from stvsr_cli.errors import UsageError
+from stvsr_cli.nets import DualStream
 from stvsr_cli.nets.blocks import flow_warp
 from stvsr_cli.nets.registry import TEMPORAL
 from stvsr_cli.upscaler import Upscaler, resolve_dtype
 
-from .conftest import moving_frames
+from .conftest import moving_frames, tiny_config
 
 CPU = torch.device("cpu")
 needs_native_bf16 = pytest.mark.skipif(not pipeline.cpu_has_native_bf16(), reason="this CPU has no native bf16")
@@ -74,3 +77,23 @@ def test_rife_under_bf16_autocast_matches_fp32_where_it_matters():
             low = net.bfloat16()(a, b, 0.5)
     assert low.dtype == torch.float32
     assert (low - ref).abs().mean() < 1 / 255
+
+
+def test_rifes_coarse_levels_stay_float32_in_a_bf16_pipeline():
+    """RIFE names its two coarse flow levels as float32 parts (a dotted name into its
+    ``levels``): the bf16 pipeline keeps their weights in float32 and they compute in float32
+    under autocast, so their correction is the fp32 one; the finer levels are bf16."""
+    from stvsr_cli.nets.rife import RifeTemporal, _in_weights_dtype
+
+    assert RifeTemporal.float32_parts == ("levels.0", "levels.1")
+    torch.manual_seed(0)
+    model = DualStream(dataclasses.replace(tiny_config(), temporal="rife", temporal_config=TEMPORAL["rife"].tiny))
+    net = Upscaler(model, CPU, "bf16").model.temporal
+    dtypes = [level.head.weight.dtype for level in net.levels]
+    assert dtypes == [torch.float32, torch.float32, torch.bfloat16, torch.bfloat16]
+    x = torch.rand(1, 7, 32, 32)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        coarse = _in_weights_dtype(net.levels[0], x, (64, 64))
+    with torch.inference_mode():
+        reference = model.temporal.levels[0].to(memory_format=torch.channels_last)(x, (64, 64))
+    torch.testing.assert_close(coarse, reference, atol=1e-5, rtol=1e-5)

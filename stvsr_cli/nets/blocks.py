@@ -90,6 +90,16 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
+def working_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype convolutions on ``x`` compute in: autocast's where it is on, else ``x``'s."""
+    device = x.device.type
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    if device == "cpu":  # older torch: one pair of functions per device type
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else x.dtype
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else x.dtype
+
+
 def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)

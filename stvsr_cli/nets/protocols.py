@@ -4,9 +4,9 @@ stand in the dual stream (``tests/test_nets.py`` checks each entry against these
 Both take and give images as in ``stvsr_cli.nets.blocks``: ``[N, 3, H, W]`` RGB, nominally in
 [0, 1], never clamped; float32, and bfloat16/float16 where the device runs them. Input sizes
 must be multiples of ``size_multiple`` (the pipeline pads and crops back). A net may name
-``float32_parts``: submodules (or buffers) whose weights the pipeline keeps in float32 when it
-casts the model to a lower precision (autocast still runs them in it where the net does not
-compute them in float32 itself).
+``float32_parts``: submodules (or buffers; a dotted name reaches into a child, ``"levels.0"``)
+whose weights the pipeline keeps in float32 when it casts the model to a lower precision
+(autocast still runs them in it where the net does not compute them in float32 itself).
 """
 
 from __future__ import annotations

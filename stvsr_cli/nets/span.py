@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import by_row_slabs, conv3x3, zero_init
+from .blocks import by_row_slabs, conv3x3, working_dtype, zero_init
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,8 @@ class SpanSpatial(nn.Module):
         # would lose LR detail and the output (the frame itself, not a residual) would come in
         # steps of up to 0.002 (measured: -0.05 dB on Middlebury keyframes, -0.01 with these)
         x = (lr.float() - self.rgb_mean.float()) * self.config.img_range
-        f0 = _conv_float32(self.head, x).to(_working_dtype(lr))
+        # the features in the working dtype: kept in float32 they would make every later op cast
+        f0 = _conv_float32(self.head, x).to(working_dtype(lr))
         f, first = f0, None
         for block in self.blocks:
             f, a = block(f)
@@ -113,14 +114,3 @@ def _conv_float32(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` computed in float32, whatever autocast or the weights' dtype say."""
     with torch.autocast(x.device.type, enabled=False):
         return F.conv2d(x.float(), conv.weight.float(), conv.bias.float(), padding=conv.padding)
-
-
-def _working_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype the convolutions compute in: autocast's where it is on, else ``x``'s (features
-    kept in float32 would make every later op cast, and promote the residual path to float32)."""
-    device = x.device.type
-    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
-        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-    if device == "cpu":  # older torch: one pair of functions per device type
-        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else x.dtype
-    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else x.dtype
