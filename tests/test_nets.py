@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from stvsr_cli.nets import SPATIAL, TEMPORAL, DualStream, DualStreamConfig, FusionConfig, RefineConfig
-from stvsr_cli.nets.blocks import PReLU, flow_warp, resize_flow
+from stvsr_cli.nets.blocks import PReLU, conv_silu, flow_warp, resize_flow
 
 from .conftest import randomize, tiny_config
 
@@ -115,6 +115,24 @@ def test_prelu_on_channels_last_is_bit_equal_to_torchs(channels, dtype):
             out = act(x)
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(out, reference(x)) and torch.equal(act(x.contiguous()), reference(x.contiguous()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv_silu_is_silu_of_the_convolution(dtype):
+    """The fused CPU path (SiLU on the float32 sums) against conv then SiLU: the same to float32
+    rounding, and in bf16 within one rounding step of the two-step result."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1).to(dtype).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 8, 9, 11, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fused, plain = conv_silu(conv, x), F.silu(conv(x))
+    assert fused.dtype == dtype and fused.shape == plain.shape
+    exact = F.silu(F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1))
+    tol = 1e-5 if dtype == torch.float32 else 2 ** -8
+    assert ((fused.double() - exact).abs() <= tol * (1 + exact.abs())).all()
+    assert (fused.double() - exact).abs().mean() <= (plain.double() - exact).abs().mean() + 1e-7
+    with torch.enable_grad():  # autograd takes the two-step path
+        torch.testing.assert_close(conv_silu(conv, x.requires_grad_()), F.silu(conv(x)))
 
 
 def test_resize_flow_rescales_vectors():

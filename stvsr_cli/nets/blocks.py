@@ -100,6 +100,26 @@ def working_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else x.dtype
 
 
+def conv_silu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``silu(conv(x))``. On the CPU without autograd, one oneDNN call that applies the SiLU to
+    the convolution's float32 sums before it stores them (the op torch.compile fuses the two
+    into): no pass over the output for the activation, and in bf16 one rounding instead of two.
+    Measured on 2 EPYC cores, bf16: a SPAN keyframe at 640x360 0.596 -> 0.574 s (median of 5)."""
+    if torch.is_grad_enabled() or x.device.type != "cpu" or conv.padding_mode != "zeros" or not _has_fused_conv():
+        return F.silu(conv(x))
+    dtype = working_dtype(x)
+    if dtype not in (torch.float32, torch.bfloat16):
+        return F.silu(conv(x))
+    bias = None if conv.bias is None else conv.bias.to(dtype)
+    return torch.ops.mkldnn._convolution_pointwise(
+        x.to(dtype), conv.weight.to(dtype), bias, conv.padding, conv.stride, conv.dilation, conv.groups, "swish", [], ""
+    )
+
+
+def _has_fused_conv() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
 def upsample_bicubic(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Bicubic ×scale with ``align_corners=False`` (pixel centres aligned, as in every SR paper)."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
