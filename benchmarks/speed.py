@@ -200,11 +200,19 @@ def model_flops_per_input_frame(width: int, height: int, model_name: str | None)
     with torch.inference_mode():
         h0 = model.upscale(l0)
         h1 = model.upscale(l1)
-        counter = FlopCounterMode(display=False)
+        # the fused conv + SiLU (nets.blocks.conv_silu) does its convolution's FLOPs
+        fused = {torch.ops.mkldnn._convolution_pointwise: _fused_conv_flops}
+        counter = FlopCounterMode(display=False, custom_mapping=fused)
         with counter:
             model.upscale(key)
             model.interpolate(l0, l1, h0, h1)
     return float(counter.get_total_flops())
+
+
+def _fused_conv_flops(x_shape, w_shape, *_, out_shape=None, **__) -> int:
+    from torch.utils.flop_counter import conv_flop_count
+
+    return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
 
 
 def conv_throughput(dtype: torch.dtype = torch.float32) -> float:
@@ -248,7 +256,12 @@ def conv_floor(width: int, height: int, model_name: str | None) -> dict:
 
     class Record(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if "conv" in func.__name__:  # conv2d, conv_transpose2d, convolution (as dispatched)
+            if func._overloadpacket is torch.ops.mkldnn._convolution_pointwise:
+                # conv + SiLU in one call (nets.blocks.conv_silu): its convolution alone
+                x, w, b, padding, stride, dilation, groups = args[:7]
+                conv = (x, w, b, stride, padding, dilation, False, [0, 0], groups)
+                calls.append((torch.ops.aten.convolution.default, *(describe(a) for a in conv)))
+            elif "conv" in func.__name__:  # conv2d, conv_transpose2d, convolution (as dispatched)
                 calls.append((func, *(describe(a) for a in args)))
             return func(*args, **(kwargs or {}))
 

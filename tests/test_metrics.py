@@ -124,3 +124,28 @@ def test_fusion_oracle_bounds_are_ordered_and_exact_where_known():
     st, ts = gt + rng.normal(0, 4, gt.shape), gt + rng.normal(0, 8, gt.shape)
     best = 1 / (1 / 16 + 1 / 64)  # variance of the inverse-variance blend
     assert abs(oracle.frame_scores(st, ts, st, gt)["blend_frame"] - 10 * np.log10(255**2 / best)) < 0.1
+
+
+def _benchmark_script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_counts_the_fused_convolutions_flops_and_floor(monkeypatch):
+    """benchmarks/speed.py: SPAN's conv + SiLU calls (one oneDNN op on the CPU) count their
+    convolution's FLOPs, and the conv floor times them as plain convolutions: the same count of
+    FLOPs and of convolutions as with the fused path off."""
+    from stvsr_cli.nets import blocks
+
+    speed = _benchmark_script("speed")
+    fused = speed.model_flops_per_input_frame(48, 32, None)
+    calls = speed.conv_floor(48, 32, None)["convolutions"]
+    monkeypatch.setattr(blocks, "_has_fused_conv", lambda: False)
+    assert fused == speed.model_flops_per_input_frame(48, 32, None)
+    assert calls == speed.conv_floor(48, 32, None)["convolutions"]
