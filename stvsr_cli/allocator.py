@@ -7,7 +7,7 @@ back to the kernel beyond its trim threshold. A model run on the CPU frees and r
 megabytes of feature maps per layer, so without settings the kernel zeroes and faults the same
 memory in again for every frame: measured on 2 EPYC cores, the default model at 640x360 spent
 18.5 s of 165 s CPU time in the kernel, and ``stvsr upscale`` of 50 frames took 85.2 s; with
-the settings below 1.2 s in the kernel and 72.8 s (``docs/BENCHMARKS.md``).
+the settings below 1.2 s in the kernel and 73.5 s (``docs/BENCHMARKS.md``).
 
 What it costs: up to ``TRIM_THRESHOLD`` of freed memory stays mapped, ready for the next frame
 (peak memory is set by the largest frame's tensors either way; blocks over 32 MiB, as at 4K,

@@ -1,13 +1,14 @@
-"""``torch.compile`` for the upscaler's networks, where it pays off.
+"""``torch.compile`` for the upscaler's networks, where it pays off: today nowhere by default.
 
-Measured (docs/BENCHMARKS.md, 2-core AMD EPYC, bf16, 640x360 pairs): for our MS with RIFE
-compiling takes about 110 s on the first pair and then saves 17% per pair (1.30 -> 1.09 s); for
-the default (SPAN + RIFE) 168 s, then 7% (3.34 -> 3.10 s), paying off after about 1400 input
-frames; and only for whole frames of one size (each new shape, as tiles at a frame's edge have,
-compiles again). ``--compile auto`` therefore compiles on the CPU from
-``AUTO_MIN_FRAMES`` input frames (a minute at 25 fps), without tiling and one pair per call;
-``on`` compiles whenever it can, ``off`` never. Where compiling fails (no C++ compiler, an
-unsupported op) the run goes on uncompiled, with a warning.
+Measured (docs/BENCHMARKS.md, 2-core AMD EPYC, bf16, 640x360; a "pair" is two keyframes and the
+new frame between them): compiling paid off for earlier models (our MS with RIFE: 1.30 -> 1.09 s
+per pair after 110 s of compiling), but not for today's default, whose eager CPU path fuses by
+hand what inductor would (``nets.blocks.conv_silu``, SPAN's slab attention, RIFE's batched
+warps): eager 1.92 s per pair, compiled 2.08 s after a 17 s first call (those hand-fused paths
+step aside while compiling; traced through, it was 3.23 s after 92 s). So ``--compile auto``
+compiles nowhere (no GPU measurement yet either); ``on`` compiles whenever it can, ``off``
+never. Each new input shape compiles again (tiles at a frame's edge, a short last batch). Where
+compiling fails (no C++ compiler, an unsupported op) the run goes on uncompiled, with a warning.
 """
 
 from __future__ import annotations
@@ -20,15 +21,11 @@ from torch import nn
 from .errors import StvsrError
 
 COMPILE_MODES = ("auto", "on", "off")
-AUTO_MIN_FRAMES = 1500
 
 
-def should_compile(mode: str, device: torch.device, frames: int, tiled: bool, batch: int) -> bool:
-    if mode == "off":
-        return False
-    if mode == "on":
-        return True
-    return device.type == "cpu" and frames >= AUTO_MIN_FRAMES and not tiled and batch == 1
+def should_compile(mode: str) -> bool:
+    """Whether ``--compile MODE`` compiles: ``on`` only (``auto``: nowhere pays off, see above)."""
+    return mode == "on"
 
 
 class CompiledOrEager:

@@ -169,9 +169,7 @@ def upscale_video(
     if o.compile not in COMPILE_MODES:
         raise UsageError(f"unknown --compile {o.compile!r}; choose {', '.join(COMPILE_MODES)}")
     job = Job(src, dst, info, options, upscaler, progress)
-    frames = min(info.frames, o.max_frames) if o.max_frames else info.frames
-    tiled = bool(upscaler.tile_size(info.height, info.width))
-    if should_compile(o.compile, upscaler.device, frames, tiled, o.batch):
+    if should_compile(o.compile):
         compile_networks(upscaler.model, job.warnings.append)
         upscaler.compiled = True
     for stream in info.uncopied_streams:

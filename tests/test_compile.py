@@ -8,29 +8,18 @@ import pytest
 import torch
 
 from stvsr_cli import compiling
-from stvsr_cli.compiling import AUTO_MIN_FRAMES, compile_networks, should_compile
+from stvsr_cli.compiling import compile_networks, should_compile
 from stvsr_cli.pipeline import Upscaler
 
 from .conftest import moving_frames
 from .test_cli import run
 
-CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-@pytest.mark.parametrize(
-    "mode, device, frames, tiled, batch, expected",
-    [
-        ("auto", CPU, AUTO_MIN_FRAMES, False, 1, True),  # a minute at 25 fps: it pays off
-        ("auto", CPU, AUTO_MIN_FRAMES - 1, False, 1, False),  # shorter: compiling costs more than it saves
-        ("auto", CPU, 10 * AUTO_MIN_FRAMES, True, 1, False),  # tiles of several shapes: a compile each
-        ("auto", CPU, 10 * AUTO_MIN_FRAMES, False, 4, False),  # the last batch has another shape
-        ("auto", CUDA, 10 * AUTO_MIN_FRAMES, False, 1, False),  # not measured on a GPU yet
-        ("on", CPU, 2, True, 4, True),
-        ("off", CPU, 10 * AUTO_MIN_FRAMES, False, 1, False),
-    ],
-)
-def test_when_auto_compiles(mode, device, frames, tiled, batch, expected):
-    assert should_compile(mode, device, frames, tiled, batch) is expected
+@pytest.mark.parametrize("mode, expected", [("auto", False), ("on", True), ("off", False)])
+def test_only_on_compiles(mode, expected):
+    # auto: compiling made the default slower on the CPU (measured, docs/BENCHMARKS.md)
+    assert should_compile(mode) is expected
 
 
 def _failing_compile(fn, **_):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from stvsr_cli.nets import SPATIAL, TEMPORAL, DualStream, DualStreamConfig, FusionConfig, RefineConfig
-from stvsr_cli.nets.blocks import PReLU, conv_silu, flow_warp, resize_flow
+from stvsr_cli.nets.blocks import PReLU, conv_silu, eager_cpu_inference, flow_warp, resize_flow
 
 from .conftest import randomize, tiny_config
 
@@ -133,6 +133,16 @@ def test_conv_silu_is_silu_of_the_convolution(dtype):
     assert (fused.double() - exact).abs().mean() <= (plain.double() - exact).abs().mean() + 1e-7
     with torch.enable_grad():  # autograd takes the two-step path
         torch.testing.assert_close(conv_silu(conv, x.requires_grad_()), F.silu(conv(x)))
+
+
+def test_hand_fused_paths_step_aside_for_autograd_and_the_compiler(monkeypatch):
+    x = torch.rand(1, 2, 3, 3)
+    with torch.inference_mode():
+        assert eager_cpu_inference(x)
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # inductor fuses by itself
+        assert not eager_cpu_inference(x)
+    monkeypatch.undo()
+    assert not eager_cpu_inference(x)  # autograd on: the plain ops, which it can differentiate
 
 
 def test_resize_flow_rescales_vectors():

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import by_row_slabs, conv3x3, conv_silu, working_dtype, zero_init
+from .blocks import by_row_slabs, conv3x3, conv_silu, eager_cpu_inference, working_dtype, zero_init
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def attention(b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     5), the same output; in place 0.596 -> 0.571 s. Not on a GPU, where each slab would be a
     handful of tiny kernel launches.
     """
-    if torch.is_grad_enabled() or b.device.type != "cpu":
+    if not eager_cpu_inference(b):
         return _attention(b, f)
     return by_row_slabs(_attention_in_place, b, f)
 
