@@ -230,7 +230,7 @@ def conv_throughput(dtype: torch.dtype = torch.float32) -> float:
     return flops * n / (time.perf_counter() - t) / 1e9
 
 
-def conv_floor(width: int, height: int, model_name: str | None) -> dict:
+def conv_floor(width: int, height: int, model_name: str | None, min_seconds: float = 0.5) -> dict:
     """A lower bound on the model's time per input frame: every convolution of one keyframe and
     one pair (as ``stvsr upscale`` runs them: automatic precision, channels-last) timed alone, on
     its own shapes and dtype, and summed, as if nothing else cost anything; and the part of it
@@ -283,7 +283,7 @@ def conv_floor(width: int, height: int, model_name: str | None) -> dict:
             for _ in range(2):
                 func(*args)
             n, t = 0, time.perf_counter()
-            while n < 3 or time.perf_counter() - t < 0.5:
+            while n < 3 or time.perf_counter() - t < min_seconds:
                 func(*args)
                 n += 1
             seconds[call] = (time.perf_counter() - t) / n
