@@ -57,9 +57,9 @@ def attention(b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     returned in ``b``'s dtype.
 
     float32 because in bf16 ``sigmoid(b) - 1/2`` keeps only 8 bits of 1/2 + a small value
-    (measured on val keyframes against fp32: -0.015 / -0.018 / -0.008 dB this way, -0.019 /
-    -0.023 / -0.009 dB with the same function written as tanh(b / 2) / 2 in bf16, over the
-    0.02 dB bf16 may cost). On the CPU without autograd in slabs of rows (``by_row_slabs``),
+    (measured on val keyframes against fp32, before SiLU was fused: -0.015 / -0.018 / -0.008 dB
+    this way, -0.019 / -0.023 / -0.009 dB with the same function written as tanh(b / 2) / 2 in
+    bf16, over the 0.02 dB bf16 may cost). On the CPU without autograd in slabs of rows (``by_row_slabs``),
     in place within a slab: a 640x360 keyframe 1.17 -> 0.76 s in bf16 on 2 EPYC cores (median of
     5), the same output; in place 0.596 -> 0.571 s. Not on a GPU, where each slab would be a
     handful of tiny kernel launches.
