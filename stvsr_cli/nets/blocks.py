@@ -11,6 +11,8 @@ Tensor contract for every network in ``stvsr_cli.nets``:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -124,6 +126,7 @@ def eager_cpu_inference(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.is_grad_enabled() and not (compiling and compiling())
 
 
+@functools.cache
 def _has_fused_conv() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
@@ -186,7 +189,10 @@ def flow_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 def time_plane(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``t`` (a float, or one per batch item ``[N]``) as a constant channel ``[N, 1, H, W]`` the
-    size, dtype and device of ``like`` ``[N, C, H, W]``: how fusion and refinement are told t."""
+    size, dtype and device of ``like`` ``[N, C, H, W]``: how the networks are told t (a view, so
+    cropping it gives the plane at a smaller size)."""
     n, _, h, w = like.shape
     t = torch.as_tensor(t, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
+    if t.shape[0] not in (1, n):
+        raise ValueError(f"timestep has {t.shape[0]} values for {n} pairs")
     return t.expand(n, 1, h, w)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import PReLU, flow_warp, resize_flow, working_dtype
+from .blocks import PReLU, flow_warp, resize_flow, time_plane, working_dtype
 
 
 @dataclass(frozen=True)
@@ -210,24 +210,15 @@ class RifeTemporal(nn.Module):
         multiple = math.ceil(4 * max(config.scales) * (2 if retry else 1))
         self.size_multiple = max(multiple, 16 if config.refine else 1)
 
-    @staticmethod
-    def _timestep(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``t`` (a float, or a tensor of ``N`` values or one) -> ``[N, 1, 1, 1]`` in ``like``'s dtype."""
-        n = like.shape[0]
-        t = torch.as_tensor(t, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
-        if t.shape[0] not in (1, n):
-            raise ValueError(f"timestep has {t.shape[0]} values for {n} pairs")
-        return t.expand(n, 1, 1, 1)
-
     def _pyramid(self, ab: torch.Tensor, t: torch.Tensor, scales: tuple[float, ...], retry: bool) -> torch.Tensor:
-        """The flow pyramid at ``scales`` on ``ab`` (``_pair``), ``t`` ``[N, 1, 1, 1]``. Returns
+        """The flow pyramid at ``scales`` on ``ab`` (``_pair``), ``t`` its ``time_plane``. Returns
         ``motion``. Each level's input is assembled at the level's own resolution (resizing is
         per channel, so this is the reference's full-resolution concatenation, resized)."""
         n, _, h, w = ab.shape
         motion = None
         for i, level in enumerate(self.levels):
             low = (round(h / scales[i]), round(w / scales[i]))
-            t_plane = t.expand(n, 1, *low)
+            t_plane = t[:, :, : low[0], : low[1]]  # a constant plane: cropped, it is the level's
             if motion is None:  # level 0: a, b, t
                 x = torch.cat((_resize(ab, low), t_plane), dim=1)
             else:  # warped a, warped b, t, logit, both flows
@@ -257,7 +248,7 @@ class RifeTemporal(nn.Module):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"RifeTemporal needs sizes that are multiples of {self.size_multiple}, got {w}x{h}")
         retry = self.config.large_motion_threshold is not None and len(self.levels) > 1
-        return self._pyramid(_pair(a, b), self._timestep(t, a), tuple(self.config.scales), retry)
+        return self._pyramid(_pair(a, b), time_plane(t, a), tuple(self.config.scales), retry)
 
     def synthesize(
         self, a: torch.Tensor, b: torch.Tensor, motion: torch.Tensor, t: float | torch.Tensor = 0.5
